@@ -1,0 +1,65 @@
+import { mkdir } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { DatabaseConfig } from '../config.js';
+import { PGliteDialect } from './pglite-dialect.js';
+import type { Database } from './schema.js';
+import { PG_TYPE_INT8, PG_TYPE_TIMESTAMPTZ, parseInt8, parseTimestamptz, SET_SESSION_UTC } from './types.js';
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  /** Resolves when the database answers a trivial query; rejects otherwise. */
+  ping(): Promise<void>;
+  /** Waits for running queries, then closes every connection. */
+  close(): Promise<void>;
+}
+
+type WarnLogger = { warn(details: object, message: string): void };
+
+export async function openDatabase(config: DatabaseConfig, log: WarnLogger): Promise<DatabaseHandle> {
+  const db = config.kind === 'pglite' ? await openPGlite(config.dataDir) : openPostgres(config, log);
+  return {
+    db,
+    ping: async () => {
+      await sql`SELECT 1`.execute(db);
+    },
+    close: () => db.destroy(),
+  };
+}
+
+async function openPGlite(dataDir: string): Promise<Kysely<Database>> {
+  await mkdir(dataDir, { recursive: true });
+  const pglite = await PGlite.create(dataDir, {
+    parsers: { [PG_TYPE_INT8]: parseInt8, [PG_TYPE_TIMESTAMPTZ]: parseTimestamptz },
+  });
+  await pglite.exec(SET_SESSION_UTC);
+  return new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+}
+
+function openPostgres(config: Extract<DatabaseConfig, { kind: 'postgres' }>, log: WarnLogger): Kysely<Database> {
+  const pool = new pg.Pool({
+    connectionString: config.connectionString,
+    max: config.poolMax,
+    // Fail fast when PostgreSQL is unreachable instead of queueing requests forever.
+    connectionTimeoutMillis: config.connectTimeoutMs,
+    query_timeout: config.queryTimeoutMs,
+    keepAlive: true,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+        if (oid === PG_TYPE_INT8) return parseInt8;
+        if (oid === PG_TYPE_TIMESTAMPTZ) return parseTimestamptz;
+        return pg.types.getTypeParser(oid, format);
+      }) as typeof pg.types.getTypeParser,
+    },
+  });
+  // A connection that dies while idle in the pool (PostgreSQL restarted, network cut)
+  // is reported here; without a listener it would crash the process. The pool drops
+  // it and opens a fresh one on demand, which is how the service recovers by itself.
+  pool.on('error', (error) => log.warn({ err: error }, 'idle database connection lost'));
+  pool.on('connect', (client) => {
+    // Queued ahead of the client's first query, so no query runs before it.
+    client.query(SET_SESSION_UTC).catch(() => {});
+  });
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}

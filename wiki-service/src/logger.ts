@@ -1,0 +1,12 @@
+import { pino, type Logger } from 'pino';
+
+/** JSON lines on stdout, one object per event: what log collectors expect from a container. */
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { service: 'wiki-service' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    // Belt and braces: nothing should log these, but if a config object ever is, they stay out.
+    redact: ['password', '*.password', 'connectionString', '*.connectionString', 'req.headers.authorization'],
+  });
+}

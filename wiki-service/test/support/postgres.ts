@@ -1,0 +1,173 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+
+// A throwaway PostgreSQL server for tests and benchmarks: `initdb` in a temporary
+// folder, listening on 127.0.0.1 on a free port, with password authentication over
+// TCP as in production. Nothing is installed or left behind.
+//
+// `initdb` refuses to run as root, so when we are root (CI, containers) the server
+// runs as the `postgres` system user that Debian's packages create.
+
+const execFileAsync = promisify(execFile);
+
+export const TEST_DB_USER = 'wiki';
+export const TEST_DB_PASSWORD = 'test-password-not-secret';
+
+/** The server binaries: $PG_BIN_DIR, else the newest /usr/lib/postgresql/<version>/bin. */
+export function findPostgresBinaries(): string | undefined {
+  const fromEnv = process.env.PG_BIN_DIR;
+  if (fromEnv !== undefined && fromEnv !== '') return existsSync(join(fromEnv, 'initdb')) ? fromEnv : undefined;
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return undefined;
+  const versions = readdirSync(root)
+    .filter((name) => existsSync(join(root, name, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a));
+  return versions[0] === undefined ? undefined : join(root, versions[0], 'bin');
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+interface RunAs {
+  uid: number;
+  gid: number;
+}
+
+function postgresUserIfRoot(): RunAs | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith('postgres:'));
+  if (line === undefined) throw new Error('running as root, but there is no "postgres" user to run PostgreSQL as');
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+export class PostgresServer {
+  private constructor(
+    readonly binDir: string,
+    readonly dataDir: string,
+    readonly port: number,
+    private readonly runAs: RunAs | undefined,
+  ) {}
+
+  /** A server another process (the global setup) created and runs. */
+  static attach(shared: SharedPostgres): PostgresServer {
+    return new PostgresServer(shared.binDir, shared.dataDir, shared.port, postgresUserIfRoot());
+  }
+
+  get shared(): SharedPostgres {
+    return { binDir: this.binDir, dataDir: this.dataDir, port: this.port };
+  }
+
+  /** initdb + start. */
+  static async create(): Promise<PostgresServer> {
+    const binDir = findPostgresBinaries();
+    if (binDir === undefined) {
+      throw new Error('PostgreSQL server binaries not found (install postgresql, or set PG_BIN_DIR)');
+    }
+    const runAs = postgresUserIfRoot();
+    const dir = await mkdtemp(join(tmpdir(), 'wiki-pg-'));
+    const passwordFile = join(dir, 'password');
+    await writeFile(passwordFile, `${TEST_DB_PASSWORD}\n`);
+    if (runAs !== undefined) {
+      await chown(dir, runAs.uid, runAs.gid);
+      await chown(passwordFile, runAs.uid, runAs.gid);
+    }
+    const server = new PostgresServer(binDir, join(dir, 'data'), await freePort(), runAs);
+    await server.run('initdb', [
+      '--pgdata', server.dataDir,
+      '--username', TEST_DB_USER,
+      '--pwfile', passwordFile,
+      '--auth-local', 'trust',
+      '--auth-host', 'scram-sha-256',
+      '--encoding', 'UTF8',
+      '--locale', 'C',
+      '--no-sync',
+    ]);
+    await server.start();
+    return server;
+  }
+
+  /** Starts (or restarts) the server on the same data folder and port. */
+  async start(): Promise<void> {
+    const options = [
+      `-p ${this.port}`,
+      "-c listen_addresses='127.0.0.1'",
+      `-c unix_socket_directories='${join(this.dataDir, '..')}'`,
+      // A throwaway server: durability against power loss buys nothing here.
+      '-c fsync=off',
+      '-c full_page_writes=off',
+      '-c max_connections=200',
+    ].join(' ');
+    await this.run('pg_ctl', ['--pgdata', this.dataDir, '--wait', '--timeout', '60', '--log', join(this.dataDir, '..', 'server.log'), '-o', options, 'start']);
+  }
+
+  /** Stops the server ("fast": running transactions are rolled back, clients disconnected). */
+  async stop(): Promise<void> {
+    await this.run('pg_ctl', ['--pgdata', this.dataDir, '--wait', '--mode', 'fast', 'stop']);
+  }
+
+  /** Stops the server and deletes its folder. */
+  async destroy(): Promise<void> {
+    await this.stop().catch(() => {});
+    await rm(join(this.dataDir, '..'), { recursive: true, force: true });
+  }
+
+  url(database = 'postgres'): string {
+    return `postgresql://${TEST_DB_USER}:${TEST_DB_PASSWORD}@127.0.0.1:${this.port}/${database}`;
+  }
+
+  /** Creates an empty database with a unique name and returns its URL. */
+  async createDatabase(prefix = 'test'): Promise<string> {
+    const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+    await this.query(`CREATE DATABASE ${name}`);
+    return this.url(name);
+  }
+
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, database = 'postgres'): Promise<R[]> {
+    const client = new pg.Client({ connectionString: this.url(database) });
+    await client.connect();
+    try {
+      return (await client.query<R>(text)).rows;
+    } finally {
+      await client.end();
+    }
+  }
+
+  private async run(program: string, args: string[]): Promise<void> {
+    try {
+      await execFileAsync(join(this.binDir, program), args, {
+        uid: this.runAs?.uid,
+        gid: this.runAs?.gid,
+        cwd: tmpdir(),
+        env: { PATH: process.env.PATH, LANG: 'C', LC_ALL: 'C' },
+      });
+    } catch (error) {
+      const { stderr, stdout } = error as { stderr?: string; stdout?: string };
+      throw new Error(`${program} ${args.join(' ')} failed:\n${stderr ?? ''}${stdout ?? ''}`);
+    }
+  }
+}
+
+/** Connection details handed from the global setup to test files. */
+export interface SharedPostgres {
+  binDir: string;
+  dataDir: string;
+  port: number;
+}
