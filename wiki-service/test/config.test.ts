@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, describeDatabase, loadConfig } from '../src/config.js';
+import { runNode, SERVER_SCRIPT } from './support/service.js';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('defaults: port 8000 on all interfaces, embedded PGlite in ./data, 5 s shutdown delay', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      host: '0.0.0.0',
+      port: 8000,
+      logLevel: 'info',
+      shutdownDelayMs: 5000,
+      migrateOnStart: true,
+      database: { kind: 'pglite', dataDir: './data' },
+    });
+  });
+
+  it('DATABASE_URL selects PostgreSQL', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgresql://wiki:secret@db:5432/wiki' });
+    expect(config.database).toMatchObject({ kind: 'postgres', connectionString: 'postgresql://wiki:secret@db:5432/wiki', poolMax: 10 });
+  });
+
+  it.each(['PGHOST', 'PGPORT', 'PGDATABASE', 'PGUSER', 'PGPASSWORD'])('%s alone selects PostgreSQL, read by libpq rules', (name) => {
+    const config = loadConfig({ [name]: name === 'PGPORT' ? '5433' : 'x' });
+    expect(config.database).toMatchObject({ kind: 'postgres', connectionString: undefined });
+  });
+
+  it('reads every setting', () => {
+    const config = loadConfig({
+      HOST: '127.0.0.1',
+      PORT: '9000',
+      LOG_LEVEL: 'DEBUG',
+      SHUTDOWN_DELAY_SECONDS: '0.5',
+      MIGRATE_ON_START: 'false',
+      PGHOST: 'db',
+      DB_POOL_MAX: '4',
+      DB_CONNECT_TIMEOUT_SECONDS: '1',
+      DB_QUERY_TIMEOUT_SECONDS: '2',
+    });
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      port: 9000,
+      logLevel: 'debug',
+      shutdownDelayMs: 500,
+      migrateOnStart: false,
+      database: { kind: 'postgres', poolMax: 4, connectTimeoutMs: 1000, queryTimeoutMs: 2000 },
+    });
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT="eighty": expected a whole number from 1 to 65535'],
+    [{ PORT: '70000' }, 'PORT="70000"'],
+    [{ PORT: '80.5' }, 'PORT="80.5"'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL="loud": expected one of fatal, error, warn, info, debug, trace, silent'],
+    [{ SHUTDOWN_DELAY_SECONDS: '-1' }, 'SHUTDOWN_DELAY_SECONDS="-1": expected a number from 0 to 300'],
+    [{ MIGRATE_ON_START: 'maybe' }, 'MIGRATE_ON_START="maybe": expected true or false'],
+    [{ PGPORT: 'x' }, 'PGPORT="x"'],
+    [{ PGHOST: 'db', DB_POOL_MAX: '0' }, 'DB_POOL_MAX="0"'],
+    [{ DATABASE_URL: 'mysql://u:p@h/d' }, 'DATABASE_URL: expected a postgresql:// or postgres:// URL, got mysql://'],
+    [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL: not a valid URL'],
+  ])('%j is refused with a message naming the variable', (env, message) => {
+    expect(problemsOf(env as Record<string, string>).join('\n')).toContain(message);
+  });
+
+  it('reports every bad variable at once', () => {
+    expect(problemsOf({ PORT: 'x', LOG_LEVEL: 'y' })).toHaveLength(2);
+  });
+
+  it('never echoes a bad DATABASE_URL, which may carry a password', () => {
+    const problems = problemsOf({ DATABASE_URL: 'mysql://user:hunter2@host/db' }).join('\n');
+    expect(problems).not.toContain('hunter2');
+  });
+});
+
+describe('describeDatabase', () => {
+  it('names the database without the password', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgresql://wiki:hunter2@db.internal:5432/wiki' });
+    const description = describeDatabase(config.database);
+    expect(description).toBe('PostgreSQL postgresql://wiki@db.internal:5432/wiki');
+    expect(description).not.toContain('hunter2');
+  });
+
+  it('describes libpq variables without PGPASSWORD', () => {
+    const env = { PGHOST: 'db', PGUSER: 'wiki', PGPASSWORD: 'hunter2', PGDATABASE: 'wiki' };
+    const description = describeDatabase(loadConfig(env).database, env);
+    expect(description).toContain('postgresql://wiki@db:5432/wiki');
+    expect(description).not.toContain('hunter2');
+  });
+});
+
+describe('the server process with a bad setting', () => {
+  it('exits 2 before doing anything, naming each bad variable on stderr', async () => {
+    const server = runNode(SERVER_SCRIPT, { PORT: 'abc', SHUTDOWN_DELAY_SECONDS: 'soon', DATA_DIR: '/nonexistent/never-created' });
+    const exit = await server.exited;
+    expect(exit.code).toBe(2);
+    expect(server.output()).toContain('PORT="abc"');
+    expect(server.output()).toContain('SHUTDOWN_DELAY_SECONDS="soon"');
+  });
+
+  it('exits 1 with a logged reason when the database cannot be reached, without the password', async () => {
+    const server = runNode(SERVER_SCRIPT, {
+      DATABASE_URL: 'postgresql://wiki:hunter2@127.0.0.1:1/wiki',
+      DB_CONNECT_TIMEOUT_SECONDS: '1',
+    });
+    const exit = await server.exited;
+    expect(exit.code).toBe(1);
+    expect(server.output()).toContain('failed to start');
+    expect(server.output()).toContain('ECONNREFUSED');
+    expect(server.output()).not.toContain('hunter2');
+  });
+});

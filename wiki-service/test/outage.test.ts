@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendUnavailable } from './support/backends.js';
+import { client, metricValue, type Client } from './support/http.js';
+import { PostgresServer } from './support/postgres.js';
+import { startService, type ServiceProcess } from './support/service.js';
+
+// PostgreSQL goes away while the service runs, then comes back. The service must
+// fail fast and clearly meanwhile, stay alive, and recover on its own.
+
+describe.skipIf(backendUnavailable('postgres'))('PostgreSQL unreachable, then back', () => {
+  let postgres: PostgresServer;
+  let service: ServiceProcess;
+  let api: Client;
+
+  beforeAll(async () => {
+    postgres = await PostgresServer.create(); // its own server: this test stops it
+    service = await startService({
+      DATABASE_URL: await postgres.createDatabase(),
+      DB_CONNECT_TIMEOUT_SECONDS: '1',
+      SHUTDOWN_DELAY_SECONDS: '0',
+    });
+    api = client(service.baseUrl);
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await postgres?.destroy();
+  });
+
+  // A request that hangs fails the test instead of answering late.
+  const quickly = { headers: {}, signal: AbortSignal.timeout(5000) };
+
+  it('answers 503 fast, keeps liveness, loses readiness, and recovers by itself', async () => {
+    const user = (await api.post('/users', { name: 'before outage' })).body;
+    const counted = metricValue((await api.get('/metrics')).text, 'users_created_total');
+
+    await postgres.stop();
+
+    for (const attempt of [1, 2, 3]) {
+      const read = await fetch(`${service.baseUrl}/user/${user.id}`, quickly);
+      expect(read.status, `read attempt ${attempt}`).toBe(503);
+      expect(await read.json()).toEqual({ detail: 'Database unavailable, try again shortly' });
+      expect(read.headers.get('retry-after')).toBe('5');
+    }
+    const write = await fetch(`${service.baseUrl}/users`, {
+      ...quickly,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'during outage' }),
+    });
+    expect(write.status).toBe(503);
+
+    const ready = await fetch(`${service.baseUrl}/ready`, quickly);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: 'not ready', detail: 'database unreachable' });
+    expect((await fetch(`${service.baseUrl}/health`, quickly)).status).toBe(200);
+    // The failed write was not counted.
+    expect(metricValue((await api.get('/metrics')).text, 'users_created_total')).toBe(counted);
+
+    await postgres.start();
+
+    // No restart of the service: its pool opens new connections as they are needed.
+    const deadline = Date.now() + 20_000;
+    let status = 0;
+    while (Date.now() < deadline && status !== 200) {
+      status = (await api.get(`/user/${user.id}`)).status;
+      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(status).toBe(200);
+    expect((await api.get('/ready')).status).toBe(200);
+    expect((await api.get(`/user/${user.id}`)).body).toEqual(user);
+    expect((await api.post('/users', { name: 'after outage' })).status).toBe(200);
+    expect(service.child.exitCode).toBeNull();
+  });
+});

@@ -1,0 +1,95 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { testDatabaseConfig } from './app.js';
+import type { Backend } from './backends.js';
+import { freePort } from './postgres.js';
+
+// The built service (dist/server.js) as its own process, as it runs in production:
+// real signals, real exit codes, its own stdout.
+
+const SERVICE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SERVER_SCRIPT = join(SERVICE_DIR, 'dist', 'server.js');
+export const MIGRATE_SCRIPT = join(SERVICE_DIR, 'dist', 'migrate.js');
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface NodeProcess {
+  child: ChildProcess;
+  /** stdout and stderr as they arrive. */
+  output(): string;
+  /** stdout lines parsed as JSON (the service's structured log). */
+  logLines(): Array<Record<string, unknown>>;
+  exited: Promise<Exit>;
+}
+
+/** Runs a built script with exactly the given environment (plus PATH), nothing inherited. */
+export function runNode(script: string, env: Record<string, string>): NodeProcess {
+  if (!existsSync(script)) throw new Error(`${script} is missing: run "npm run build" first`);
+  const child = spawn(process.execPath, [script], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    output: () => stdout + stderr,
+    logLines: () =>
+      stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    exited,
+  };
+}
+
+export interface ServiceProcess extends NodeProcess {
+  baseUrl: string;
+  /** Sends the signal and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<Exit>;
+}
+
+/** Starts dist/server.js on a free port and waits until /health answers. */
+export async function startService(env: Record<string, string>, options: { startTimeoutMs?: number } = {}): Promise<ServiceProcess> {
+  const port = await freePort();
+  const process_ = runNode(SERVER_SCRIPT, { HOST: '127.0.0.1', PORT: String(port), ...env });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const service: ServiceProcess = {
+    ...process_,
+    baseUrl,
+    stop: async (signal = 'SIGTERM') => {
+      if (process_.child.exitCode === null && process_.child.signalCode === null) process_.child.kill(signal);
+      return process_.exited;
+    },
+  };
+  const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
+  let exit: Exit | undefined;
+  void process_.exited.then((value) => (exit = value));
+  while (Date.now() < deadline) {
+    if (exit !== undefined) throw new Error(`service exited during start-up (${JSON.stringify(exit)}):\n${process_.output()}`);
+    try {
+      if ((await fetch(`${baseUrl}/health`)).ok) return service;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await service.stop('SIGKILL');
+  throw new Error(`service did not answer /health in time:\n${process_.output()}`);
+}
+
+/** The environment that points a service process at a fresh database of the given kind. */
+export async function serviceEnvFor(backend: Backend): Promise<Record<string, string>> {
+  const { config } = await testDatabaseConfig(backend);
+  return config.kind === 'pglite'
+    ? { DATA_DIR: config.dataDir, SHUTDOWN_DELAY_SECONDS: '0' }
+    : { DATABASE_URL: config.connectionString!, SHUTDOWN_DELAY_SECONDS: '0' };
+}
