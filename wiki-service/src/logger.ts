@@ -6,7 +6,5 @@ export function createLogger(level: string): Logger {
     level,
     base: { service: 'wiki-service' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    // Belt and braces: nothing should log these, but if a config object ever is, they stay out.
-    redact: ['password', '*.password', 'connectionString', '*.connectionString', 'req.headers.authorization'],
   });
 }

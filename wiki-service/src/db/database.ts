@@ -1,5 +1,4 @@
 import { mkdir } from 'node:fs/promises';
-import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
@@ -30,6 +29,8 @@ export async function openDatabase(config: DatabaseConfig, log: WarnLogger): Pro
 
 async function openPGlite(dataDir: string): Promise<Kysely<Database>> {
   await mkdir(dataDir, { recursive: true });
+  // Loaded only when used: a PostgreSQL deployment never pays PGlite's memory.
+  const { PGlite } = await import('@electric-sql/pglite');
   const pglite = await PGlite.create(dataDir, {
     parsers: { [PG_TYPE_INT8]: parseInt8, [PG_TYPE_TIMESTAMPTZ]: parseTimestamptz },
   });

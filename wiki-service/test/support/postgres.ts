@@ -64,19 +64,23 @@ export class PostgresServer {
     readonly dataDir: string,
     readonly port: number,
     private readonly runAs: RunAs | undefined,
+    private readonly durable: boolean,
   ) {}
 
   /** A server another process (the global setup) created and runs. */
   static attach(shared: SharedPostgres): PostgresServer {
-    return new PostgresServer(shared.binDir, shared.dataDir, shared.port, postgresUserIfRoot());
+    return new PostgresServer(shared.binDir, shared.dataDir, shared.port, postgresUserIfRoot(), false);
   }
 
   get shared(): SharedPostgres {
     return { binDir: this.binDir, dataDir: this.dataDir, port: this.port };
   }
 
-  /** initdb + start. */
-  static async create(): Promise<PostgresServer> {
+  /**
+   * initdb + start. Tests want speed, so by default the server skips fsync; pass
+   * `durable: true` for production settings (the benchmark does: commit cost is real).
+   */
+  static async create(options: { durable?: boolean } = {}): Promise<PostgresServer> {
     const binDir = findPostgresBinaries();
     if (binDir === undefined) {
       throw new Error('PostgreSQL server binaries not found (install postgresql, or set PG_BIN_DIR)');
@@ -89,7 +93,7 @@ export class PostgresServer {
       await chown(dir, runAs.uid, runAs.gid);
       await chown(passwordFile, runAs.uid, runAs.gid);
     }
-    const server = new PostgresServer(binDir, join(dir, 'data'), await freePort(), runAs);
+    const server = new PostgresServer(binDir, join(dir, 'data'), await freePort(), runAs, options.durable ?? false);
     await server.run('initdb', [
       '--pgdata', server.dataDir,
       '--username', TEST_DB_USER,
@@ -110,10 +114,9 @@ export class PostgresServer {
       `-p ${this.port}`,
       "-c listen_addresses='127.0.0.1'",
       `-c unix_socket_directories='${join(this.dataDir, '..')}'`,
-      // A throwaway server: durability against power loss buys nothing here.
-      '-c fsync=off',
-      '-c full_page_writes=off',
       '-c max_connections=200',
+      // A throwaway server for tests: durability against power loss buys nothing.
+      ...(this.durable ? [] : ['-c fsync=off', '-c full_page_writes=off']),
     ].join(' ');
     await this.run('pg_ctl', ['--pgdata', this.dataDir, '--wait', '--timeout', '60', '--log', join(this.dataDir, '..', 'server.log'), '-o', options, 'start']);
   }

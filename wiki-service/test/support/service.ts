@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testDatabaseConfig } from './app.js';
@@ -27,16 +27,31 @@ export interface NodeProcess {
   exited: Promise<Exit>;
 }
 
+/**
+ * The Node.js flags of `npm start` (package.json), so tests and the benchmark run
+ * the server exactly as it is started for real.
+ */
+export function startFlags(): string[] {
+  const packageJson = JSON.parse(readFileSync(join(SERVICE_DIR, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const [command, ...args] = packageJson.scripts.start.split(/\s+/);
+  if (command !== 'node' || args.at(-1) !== 'dist/server.js') throw new Error('expected "start": "node [flags] dist/server.js"');
+  return args.slice(0, -1);
+}
+
 /** Runs a built script with exactly the given environment (plus PATH), nothing inherited. */
-export function runNode(script: string, env: Record<string, string>): NodeProcess {
+export function runNode(
+  script: string,
+  env: Record<string, string>,
+  options: { nodeArgs?: string[]; discardStdout?: boolean } = {},
+): NodeProcess {
   if (!existsSync(script)) throw new Error(`${script} is missing: run "npm run build" first`);
-  const child = spawn(process.execPath, [script], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', options.discardStdout ? 'ignore' : 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return {
@@ -58,9 +73,13 @@ export interface ServiceProcess extends NodeProcess {
 }
 
 /** Starts dist/server.js on a free port and waits until /health answers. */
-export async function startService(env: Record<string, string>, options: { startTimeoutMs?: number } = {}): Promise<ServiceProcess> {
+export async function startService(
+  env: Record<string, string>,
+  options: { startTimeoutMs?: number; extraNodeArgs?: string[]; discardStdout?: boolean } = {},
+): Promise<ServiceProcess> {
   const port = await freePort();
-  const process_ = runNode(SERVER_SCRIPT, { HOST: '127.0.0.1', PORT: String(port), ...env });
+  const nodeArgs = [...startFlags(), ...(options.extraNodeArgs ?? [])];
+  const process_ = runNode(SERVER_SCRIPT, { HOST: '127.0.0.1', PORT: String(port), ...env }, { nodeArgs, discardStdout: options.discardStdout });
   const baseUrl = `http://127.0.0.1:${port}`;
   const service: ServiceProcess = {
     ...process_,

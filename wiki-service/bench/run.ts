@@ -1,0 +1,221 @@
+// `npm run bench`: how close does the HTTP service come to what its database allows?
+//
+// For GET /user/{id}, POST /users and POST /posts, at 32 concurrent connections:
+// - service: the built server (its own process, as in production) under wrk, a
+//   load generator written in C (Debian package `wrk`), chosen because it needs far
+//   less CPU than a JavaScript one: on two cores, the client's CPU is taken from
+//   the service and PostgreSQL;
+// - ceiling: the very same repository calls (same SQL, same `pg` driver, same pool
+//   size) issued by 32 concurrent loops in this process, with no HTTP at all.
+// Both run in the same session against the same throwaway PostgreSQL, back to back,
+// for several rounds. The ratio service / ceiling is taken within each round (so a
+// noisy moment of the machine affects both sides of it) and we report the median
+// ratio, the median throughput and latencies, and the service's peak resident memory
+// (RSS) under load.
+
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { openDatabase } from '../src/db/database.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import { createPostsRepository } from '../src/repositories/posts.js';
+import { createUsersRepository } from '../src/repositories/users.js';
+import { PostgresServer } from '../test/support/postgres.js';
+import { startService } from '../test/support/service.js';
+
+const CONNECTIONS = 32;
+const POOL_SIZE = 10; // the service's default DB_POOL_MAX
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SEEDED_USERS = 1000;
+
+const TARGETS = { 'GET /user/{id}': 0.3, 'POST /users': 0.5, 'POST /posts': 0.5 } as const;
+type Scenario = keyof typeof TARGETS;
+
+interface Measurement {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+const randomUserId = () => 1 + Math.floor(Math.random() * SEEDED_USERS);
+
+async function main(): Promise<void> {
+  await execFileAsync('wrk', ['--version']).catch((error: { code?: string }) => {
+    if (error.code === 'ENOENT') throw new Error('wrk is not installed: apt-get install -y wrk');
+  });
+  const postgres = await PostgresServer.create({ durable: true }); // fsync on, as in production
+  const url = await postgres.createDatabase('bench');
+  const log = pino({ level: 'warn' });
+  const database = await openDatabase(
+    { kind: 'postgres', connectionString: url, poolMax: POOL_SIZE, connectTimeoutMs: 3000, queryTimeoutMs: 10_000 },
+    log,
+  );
+  await migrateToLatest(database.db);
+  const users = createUsersRepository(database.db);
+  const posts = createPostsRepository(database.db);
+  for (let i = 0; i < SEEDED_USERS; i++) await users.create(`seed ${i}`);
+
+  // Started exactly as `npm start` does, logging at its default level (info): one
+  // line per request is part of its cost. The lines go to /dev/null, as a container
+  // runtime would take them, so reading them costs this process nothing.
+  const service = await startService(
+    { DATABASE_URL: url, SHUTDOWN_DELAY_SECONDS: '0', DB_POOL_MAX: String(POOL_SIZE) },
+    { discardStdout: true },
+  );
+  const pid = service.child.pid!;
+
+  const ceilingCall: Record<Scenario, () => Promise<unknown>> = {
+    'GET /user/{id}': () => users.get(randomUserId()),
+    'POST /users': () => users.create('bench user'),
+    'POST /posts': () => posts.create(randomUserId(), 'bench post content'),
+  };
+  // wrk scripts: each request picks a random seeded user, as the ceiling does.
+  const wrkScript: Record<Scenario, string> = {
+    'GET /user/{id}': `request = function() return wrk.format("GET", "/user/" .. math.random(1, ${SEEDED_USERS})) end`,
+    'POST /users': `wrk.headers["Content-Type"] = "application/json"
+request = function() return wrk.format("POST", "/users", nil, '{"name":"bench user"}') end`,
+    'POST /posts': `wrk.headers["Content-Type"] = "application/json"
+request = function()
+  return wrk.format("POST", "/posts", nil, '{"user_id":' .. math.random(1, ${SEEDED_USERS}) .. ',"content":"bench post content"}')
+end`,
+  };
+
+  const results = new Map<Scenario, { service: Measurement[]; ceiling: Measurement[] }>();
+  const peakRss = new Map<Scenario, number>();
+  console.log(`bench: ${ROUNDS} rounds x ${SECONDS}s per measurement, ${CONNECTIONS} connections, pool ${POOL_SIZE}\n`);
+
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const scenario of Object.keys(TARGETS) as Scenario[]) {
+      const entry = results.get(scenario) ?? { service: [], ceiling: [] };
+      results.set(scenario, entry);
+      // Alternate which goes first, so neither always gets the warmer cache.
+      const order = round % 2 === 1 ? ['ceiling', 'service'] : ['service', 'ceiling'];
+      for (const side of order) {
+        if (side === 'ceiling') {
+          entry.ceiling.push(await runCeiling(ceilingCall[scenario]));
+        } else {
+          const sampler = sampleRss(pid);
+          entry.service.push(await runWrk(service.baseUrl, wrkScript[scenario]));
+          peakRss.set(scenario, Math.max(peakRss.get(scenario) ?? 0, await sampler.stop()));
+        }
+      }
+      const last = entry.service.at(-1)!;
+      const lastCeiling = entry.ceiling.at(-1)!;
+      console.log(`round ${round} ${scenario.padEnd(15)} service ${last.rps.toFixed(0).padStart(6)} req/s   ceiling ${lastCeiling.rps.toFixed(0).padStart(6)} ops/s`);
+    }
+  }
+
+  await service.stop();
+  await database.close();
+  await postgres.destroy();
+
+  console.log('\nmedians                 service req/s  p50 ms  p99 ms | ceiling ops/s  p50 ms  p99 ms | ratio  target');
+  console.log('(ratio: median over rounds of service/ceiling within the round)');
+  let allMet = true;
+  for (const [scenario, entry] of results) {
+    const s = medianOf(entry.service);
+    const c = medianOf(entry.ceiling);
+    const ratio = median(entry.service.map((service, round) => service.rps / entry.ceiling[round]!.rps));
+    const target = TARGETS[scenario];
+    const met = ratio >= target;
+    allMet &&= met;
+    console.log(
+      `${scenario.padEnd(22)} ${fmt(s.rps, 14)} ${fmt(s.p50, 7, 1)} ${fmt(s.p99, 7, 1)} | ${fmt(c.rps, 13)} ${fmt(c.p50, 7, 1)} ${fmt(c.p99, 7, 1)} | ${ratio.toFixed(2).padStart(5)}  >= ${target} ${met ? 'met' : 'MISSED'}`,
+    );
+  }
+  const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+  const rssMb = Math.max(...peakRss.values()) / 1024 / 1024;
+  allMet &&= rssMb <= 120;
+  console.log(`\nservice peak RSS under load: ${rssMb.toFixed(1)} MB (target <= 120 MB) ${rssMb <= 120 ? 'met' : 'MISSED'}`);
+  console.log(`  by scenario: ${[...peakRss].map(([scenario, bytes]) => `${scenario} ${mb(bytes)} MB`).join(', ')}`);
+  console.log(allMet ? 'all targets met' : 'some targets MISSED');
+}
+
+const execFileAsync = promisify(execFile);
+
+// Appended to every script: print what we need in one parseable line (latency in µs).
+const WRK_REPORT = `
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
+end`;
+
+async function runWrk(baseUrl: string, script: string): Promise<Measurement> {
+  const dir = await mkdtemp(join(tmpdir(), 'wiki-bench-'));
+  const file = join(dir, 'script.lua');
+  await writeFile(file, `math.randomseed(os.time())\n${script}\n${WRK_REPORT}\n`);
+  try {
+    const { stdout } = await execFileAsync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '-s', file, baseUrl]);
+    const match = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(stdout);
+    if (match === null) throw new Error(`unexpected wrk output:\n${stdout}`);
+    const [requests, durationUs, p50Us, p99Us, errors] = match.slice(1).map(Number) as [number, number, number, number, number];
+    if (errors > 0) throw new Error(`${errors} failed requests during the benchmark`);
+    return { rps: requests / (durationUs / 1e6), p50: p50Us / 1000, p99: p99Us / 1000 };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function runCeiling(call: () => Promise<unknown>): Promise<Measurement> {
+  const latencies: number[] = [];
+  const end = performance.now() + SECONDS * 1000;
+  const worker = async () => {
+    while (performance.now() < end) {
+      const start = performance.now();
+      await call();
+      latencies.push(performance.now() - start);
+    }
+  };
+  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+  latencies.sort((a, b) => a - b);
+  return { rps: latencies.length / SECONDS, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
+}
+
+function sampleRss(pid: number): { stop(): Promise<number> } {
+  let peak = 0;
+  const read = async () => {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    peak = Math.max(peak, kb * 1024);
+  };
+  const timer = setInterval(() => void read().catch(() => {}), 100);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await read().catch(() => {});
+      return peak;
+    },
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+function medianOf(measurements: Measurement[]): Measurement {
+  return {
+    rps: median(measurements.map((m) => m.rps)),
+    p50: median(measurements.map((m) => m.p50)),
+    p99: median(measurements.map((m) => m.p99)),
+  };
+}
+
+function fmt(value: number, width: number, digits = 0): string {
+  return value.toFixed(digits).padStart(width);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
