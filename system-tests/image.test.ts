@@ -1,0 +1,184 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { appendFile, cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresServer, freePort } from '../wiki-service/test/support/postgres.js';
+import { podman, podmanUsable, REPO_ROOT, run } from './support/podman.js';
+
+// Phase 3, proven here: build wiki-service/Dockerfile unchanged with Podman and run
+// the image the way Kubernetes will (read-only root, unprivileged, SIGTERM to stop).
+// No image can be pulled on these machines, so the official Node.js base image the
+// Dockerfile names is replaced by a local stand-in (image/make-base-image.sh).
+
+const SERVICE_DIR = join(REPO_ROOT, 'wiki-service');
+const IMAGE = 'localhost/wiki-service:test';
+const BASE_IMAGE = /^ARG NODE_IMAGE=(\S+)$/m.exec(readFileSync(join(SERVICE_DIR, 'Dockerfile'), 'utf8'))?.[1];
+const PROJECT_LAYERS_TARGET_MB = 80;
+
+const usable = podmanUsable();
+if (!usable.ok) {
+  const message = `Podman cannot run here (${usable.why}): the container image test is SKIPPED.`;
+  if (process.env.CI) throw new Error(`${message} CI must run it.`);
+  console.warn(`\n${'!'.repeat(80)}\n!! ${message}\n${'!'.repeat(80)}\n`);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const containers: string[] = [];
+const volumes: string[] = [];
+
+async function startContainer(name: string, env: Record<string, string>, volume?: string): Promise<string> {
+  const port = await freePort();
+  const args = ['run', '--detach', '--name', name, '--read-only', '--network', 'host', '--env', `PORT=${port}`, '--env', 'HOST=127.0.0.1'];
+  for (const [key, value] of Object.entries(env)) args.push('--env', `${key}=${value}`);
+  if (volume !== undefined) args.push('--volume', `${volume}:/app/data`);
+  containers.push(name);
+  await podman([...args, IMAGE]);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(`${baseUrl}/health`)).ok) return baseUrl;
+    } catch {
+      // not yet listening
+    }
+    const state = await podman(['inspect', name, '--format', '{{.State.Status}}']);
+    if (state === 'exited') throw new Error(`container exited during start-up:\n${await podman(['logs', name])}`);
+    await sleep(200);
+  }
+  throw new Error(`container did not answer /health:\n${await podman(['logs', name])}`);
+}
+
+async function json(baseUrl: string, method: string, path: string, body?: unknown) {
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** Creates a user and a post, reads both back, and checks /metrics counted them. */
+async function exerciseApi(baseUrl: string) {
+  const user = await json(baseUrl, 'POST', '/users', { name: 'in a container 🐳' });
+  expect(user.status).toBe(200);
+  const post = await json(baseUrl, 'POST', '/posts', { user_id: user.body.id, content: 'hello from the image' });
+  expect(post.status).toBe(200);
+  expect((await json(baseUrl, 'GET', `/user/${user.body.id}`)).body).toEqual(user.body);
+  expect((await json(baseUrl, 'GET', `/posts/${post.body.post_id}`)).body).toEqual(post.body);
+  const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
+  expect(metrics).toMatch(/^users_created_total 1$/m);
+  expect(metrics).toMatch(/^posts_created_total 1$/m);
+  return { user: user.body, post: post.body };
+}
+
+describe.skipIf(!usable.ok)('the container image', () => {
+  beforeAll(async () => {
+    if (BASE_IMAGE === undefined) throw new Error('no "ARG NODE_IMAGE=..." in wiki-service/Dockerfile');
+    await run('bash', [join(REPO_ROOT, 'system-tests', 'image', 'make-base-image.sh'), BASE_IMAGE]);
+    const revision = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT }).toString().trim();
+    await podman(['build', '--network', 'host', '--build-arg', `REVISION=${revision}`, '--tag', IMAGE, SERVICE_DIR], {
+      timeoutMs: 20 * 60_000,
+    });
+  });
+
+  afterAll(async () => {
+    for (const name of containers) await podman(['rm', '--force', '--time', '0', name]).catch(() => {});
+    for (const volume of volumes) await podman(['volume', 'rm', '--force', volume]).catch(() => {});
+  });
+
+  it('carries the OCI labels and runs node as a numeric non-root user', async () => {
+    const config = JSON.parse(await podman(['image', 'inspect', IMAGE, '--format', '{{json .Config}}'])) as {
+      User: string;
+      Labels: Record<string, string>;
+      ExposedPorts: Record<string, unknown>;
+      Volumes: Record<string, unknown>;
+      Cmd: string[];
+      Entrypoint: string[] | null;
+    };
+    expect(config.User).toBe('1000:1000');
+    expect(Object.keys(config.ExposedPorts)).toEqual(['8000/tcp']);
+    expect(Object.keys(config.Volumes)).toEqual(['/app/data']);
+    expect(config.Cmd).toEqual(['node', '--max-semi-space-size=4', 'dist/server.js']);
+    for (const label of ['title', 'description', 'version', 'revision', 'created', 'licenses', 'base.name']) {
+      expect(config.Labels, label).toHaveProperty(`org.opencontainers.image.${label}`);
+    }
+    expect(config.Labels['org.opencontainers.image.base.name']).toBe(BASE_IMAGE);
+    // The CMD agrees with `npm start`.
+    const start = (JSON.parse(readFileSync(join(SERVICE_DIR, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+    expect(config.Cmd.join(' ')).toBe(start);
+  });
+
+  it('on the embedded database: read-only root, uid 1000 as PID 1, serves, counts, keeps data in its volume, stops cleanly on SIGTERM', async () => {
+    const volume = `wiki-image-test-${process.pid}`;
+    volumes.push(volume);
+    const name = `wiki-image-embedded-${process.pid}`;
+    const baseUrl = await startContainer(name, {}, volume);
+
+    const status = await podman(['exec', name, 'cat', '/proc/1/status']);
+    expect(status).toMatch(/^Uid:\s+1000\s+1000\s+1000\s+1000$/m);
+    const cmdline = (await podman(['exec', name, 'cat', '/proc/1/cmdline'])).split('\0').filter(Boolean);
+    expect(cmdline).toEqual(['node', '--max-semi-space-size=4', 'dist/server.js']);
+    // The root filesystem really is read-only.
+    await expect(podman(['exec', name, 'touch', '/app/written'])).rejects.toThrow(/Read-only file system/);
+
+    const { user } = await exerciseApi(baseUrl);
+
+    const stopped = Date.now();
+    await podman(['stop', '--time', '10', name], { timeoutMs: 30_000 });
+    const stopSeconds = (Date.now() - stopped) / 1000;
+    expect(await podman(['inspect', name, '--format', '{{.State.ExitCode}}'])).toBe('0');
+    const logs = await podman(['logs', name]);
+    expect(logs).toContain('"msg":"shutdown complete"');
+    console.log(`image: SIGTERM to exit took ${stopSeconds.toFixed(1)} s (5 s of it is the default SHUTDOWN_DELAY_SECONDS)`);
+
+    // A new container on the same volume finds the data.
+    const again = await startContainer(`${name}-again`, {}, volume);
+    expect((await json(again, 'GET', `/user/${user.id}`)).body).toEqual(user);
+  });
+
+  it('against a PostgreSQL on the host', async () => {
+    const postgres = await PostgresServer.create();
+    try {
+      const name = `wiki-image-postgres-${process.pid}`;
+      const baseUrl = await startContainer(name, { DATABASE_URL: await postgres.createDatabase('image') });
+      expect(await podman(['logs', name])).toMatch(/"database":"PostgreSQL postgresql:\/\/wiki@127\.0\.0\.1:\d+\/image_/);
+      await exerciseApi(baseUrl);
+      expect((await json(baseUrl, 'GET', '/ready')).body).toEqual({ status: 'ready' });
+      await podman(['stop', '--time', '10', name], { timeoutMs: 30_000 });
+      expect(await podman(['inspect', name, '--format', '{{.State.ExitCode}}'])).toBe('0');
+    } finally {
+      await postgres.destroy();
+    }
+  });
+
+  it('a source change reuses the cached dependency layers', async () => {
+    // Build a copy of the context with one source file changed.
+    const context = await mkdtemp(join(tmpdir(), 'wiki-image-context-'));
+    try {
+      await cp(SERVICE_DIR, context, {
+        recursive: true,
+        filter: (source) => !/\/(node_modules|dist|data)(\/|$)/.test(source.slice(SERVICE_DIR.length)),
+      });
+      await appendFile(join(context, 'src', 'server.ts'), `\n// cache test ${Date.now()}\n`);
+      const output = await podman(['build', '--network', 'host', '--tag', `${IMAGE}-cachetest`, context], { timeoutMs: 20 * 60_000 });
+      const stepsUsingCache = output
+        .split(/^(?:\[\d+\/\d+\] )?STEP /m)
+        .filter((step) => step.includes('--> Using cache'))
+        .map((step) => step.split('\n')[0] ?? '');
+      expect(stepsUsingCache.filter((step) => step.includes('RUN npm ci'))).toHaveLength(2); // deps and build stages
+      expect(stepsUsingCache.some((step) => step.includes('COPY src'))).toBe(false);
+    } finally {
+      await rm(context, { recursive: true, force: true });
+      await podman(['rmi', '--force', `${IMAGE}-cachetest`]).catch(() => {});
+    }
+  });
+
+  it(`the project's own layers stay under ${PROJECT_LAYERS_TARGET_MB} MB`, async () => {
+    const size = Number(await podman(['image', 'inspect', IMAGE, '--format', '{{.Size}}']));
+    const baseSize = Number(await podman(['image', 'inspect', BASE_IMAGE!, '--format', '{{.Size}}']));
+    const projectMb = (size - baseSize) / 1e6;
+    console.log(`image: ${(size / 1e6).toFixed(1)} MB in all, base ${(baseSize / 1e6).toFixed(1)} MB, project layers ${projectMb.toFixed(1)} MB`);
+    expect(projectMb).toBeLessThan(PROJECT_LAYERS_TARGET_MB);
+  });
+});
