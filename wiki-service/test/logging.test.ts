@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { backendUnavailable } from './support/backends.js';
 import { client } from './support/http.js';
 import { TEST_DB_PASSWORD } from './support/postgres.js';
-import { serviceEnvFor, startService } from './support/service.js';
+import { serviceEnvFor } from './support/app.js';
+import { startService } from './support/service.js';
 
 describe.skipIf(backendUnavailable('postgres'))('structured logs', () => {
   it('one JSON line per request with method, route, status, duration and request id; no secrets anywhere', async () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BACKENDS, backendUnavailable } from './support/backends.js';
 import { client } from './support/http.js';
-import { serviceEnvFor, startService } from './support/service.js';
+import { serviceEnvFor } from './support/app.js';
+import { startService } from './support/service.js';
 
 // Every acknowledged write survives a restart of the service, on both databases.
 

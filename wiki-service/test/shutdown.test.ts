@@ -2,7 +2,8 @@ import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS, backendUnavailable } from './support/backends.js';
 import { client } from './support/http.js';
-import { serviceEnvFor, startService } from './support/service.js';
+import { serviceEnvFor } from './support/app.js';
+import { startService } from './support/service.js';
 
 // Kubernetes sends SIGTERM and, at the same time, starts removing the pod from the
 // Service's endpoints. The service must keep serving until that has happened, finish

@@ -48,3 +48,11 @@ export async function startTestApp(backend: Backend): Promise<TestApp> {
     },
   };
 }
+
+/** The environment that points a service process at a fresh database of the given kind. */
+export async function serviceEnvFor(backend: Backend): Promise<Record<string, string>> {
+  const { config } = await testDatabaseConfig(backend);
+  return config.kind === 'pglite'
+    ? { DATA_DIR: config.dataDir, SHUTDOWN_DELAY_SECONDS: '0' }
+    : { DATABASE_URL: config.connectionString!, SHUTDOWN_DELAY_SECONDS: '0' };
+}

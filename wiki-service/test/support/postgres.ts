@@ -65,11 +65,12 @@ export class PostgresServer {
     readonly port: number,
     private readonly runAs: RunAs | undefined,
     private readonly durable: boolean,
+    readonly superuser: string,
   ) {}
 
   /** A server another process (the global setup) created and runs. */
   static attach(shared: SharedPostgres): PostgresServer {
-    return new PostgresServer(shared.binDir, shared.dataDir, shared.port, postgresUserIfRoot(), false);
+    return new PostgresServer(shared.binDir, shared.dataDir, shared.port, postgresUserIfRoot(), false, TEST_DB_USER);
   }
 
   get shared(): SharedPostgres {
@@ -80,7 +81,7 @@ export class PostgresServer {
    * initdb + start. Tests want speed, so by default the server skips fsync; pass
    * `durable: true` for production settings (the benchmark does: commit cost is real).
    */
-  static async create(options: { durable?: boolean } = {}): Promise<PostgresServer> {
+  static async create(options: { durable?: boolean; superuser?: string } = {}): Promise<PostgresServer> {
     const binDir = findPostgresBinaries();
     if (binDir === undefined) {
       throw new Error('PostgreSQL server binaries not found (install postgresql, or set PG_BIN_DIR)');
@@ -93,10 +94,11 @@ export class PostgresServer {
       await chown(dir, runAs.uid, runAs.gid);
       await chown(passwordFile, runAs.uid, runAs.gid);
     }
-    const server = new PostgresServer(binDir, join(dir, 'data'), await freePort(), runAs, options.durable ?? false);
+    const superuser = options.superuser ?? TEST_DB_USER;
+    const server = new PostgresServer(binDir, join(dir, 'data'), await freePort(), runAs, options.durable ?? false, superuser);
     await server.run('initdb', [
       '--pgdata', server.dataDir,
-      '--username', TEST_DB_USER,
+      '--username', superuser,
       '--pwfile', passwordFile,
       '--auth-local', 'trust',
       '--auth-host', 'scram-sha-256',
@@ -133,7 +135,7 @@ export class PostgresServer {
   }
 
   url(database = 'postgres'): string {
-    return `postgresql://${TEST_DB_USER}:${TEST_DB_PASSWORD}@127.0.0.1:${this.port}/${database}`;
+    return `postgresql://${this.superuser}:${TEST_DB_PASSWORD}@127.0.0.1:${this.port}/${database}`;
   }
 
   /** Creates an empty database with a unique name and returns its URL. */

@@ -2,8 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { testDatabaseConfig } from './app.js';
-import type { Backend } from './backends.js';
 import { freePort } from './postgres.js';
 
 // The built service (dist/server.js) as its own process, as it runs in production:
@@ -42,10 +40,10 @@ export function startFlags(): string[] {
 export function runNode(
   script: string,
   env: Record<string, string>,
-  options: { nodeArgs?: string[]; discardStdout?: boolean } = {},
+  options: { nodeArgs?: string[]; args?: string[]; discardStdout?: boolean } = {},
 ): NodeProcess {
   if (!existsSync(script)) throw new Error(`${script} is missing: run "npm run build" first`);
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...(options.args ?? [])], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', options.discardStdout ? 'ignore' : 'pipe', 'pipe'],
   });
@@ -79,7 +77,8 @@ export async function startService(
 ): Promise<ServiceProcess> {
   const port = await freePort();
   const nodeArgs = [...startFlags(), ...(options.extraNodeArgs ?? [])];
-  const process_ = runNode(SERVER_SCRIPT, { HOST: '127.0.0.1', PORT: String(port), ...env }, { nodeArgs, discardStdout: options.discardStdout });
+  // The helper owns HOST and PORT: it must know where to reach the service.
+  const process_ = runNode(SERVER_SCRIPT, { ...env, HOST: '127.0.0.1', PORT: String(port) }, { nodeArgs, discardStdout: options.discardStdout });
   const baseUrl = `http://127.0.0.1:${port}`;
   const service: ServiceProcess = {
     ...process_,
@@ -103,12 +102,4 @@ export async function startService(
   }
   await service.stop('SIGKILL');
   throw new Error(`service did not answer /health in time:\n${process_.output()}`);
-}
-
-/** The environment that points a service process at a fresh database of the given kind. */
-export async function serviceEnvFor(backend: Backend): Promise<Record<string, string>> {
-  const { config } = await testDatabaseConfig(backend);
-  return config.kind === 'pglite'
-    ? { DATA_DIR: config.dataDir, SHUTDOWN_DELAY_SECONDS: '0' }
-    : { DATABASE_URL: config.connectionString!, SHUTDOWN_DELAY_SECONDS: '0' };
 }

@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresServer } from '../wiki-service/test/support/postgres.js';
+import { MIGRATE_SCRIPT, runNode, SERVER_SCRIPT, startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
+import { renderChart, type K8sObject } from './support/helm.js';
+
+// The rendered configuration really works: the API container's environment, exactly
+// as the Deployment gives it (ConfigMap + Secret), with only the database host and
+// port pointed at a throwaway local PostgreSQL that is set up the way the chart's
+// PostgreSQL would be (the chart's database name, user and generated password).
+
+const WAIT_SCRIPT = SERVER_SCRIPT.replace(/server\.js$/, 'wait-for-database.js');
+
+/** Resolves a container's env and envFrom against the rendered ConfigMaps and Secrets. */
+function environmentOf(container: any, objects: K8sObject[]): Record<string, string> {
+  const find = (kind: string, name: string) => {
+    const object = objects.find((candidate) => candidate.kind === kind && candidate.metadata.name === name);
+    if (object === undefined) throw new Error(`${kind} ${name} is not rendered`);
+    return object;
+  };
+  const env: Record<string, string> = {};
+  for (const source of container.envFrom ?? []) {
+    if (source.configMapRef) Object.assign(env, find('ConfigMap', source.configMapRef.name).data);
+  }
+  for (const variable of container.env ?? []) {
+    if (variable.value !== undefined) env[variable.name] = variable.value;
+    const secretRef = variable.valueFrom?.secretKeyRef;
+    if (secretRef) env[variable.name] = Buffer.from(find('Secret', secretRef.name).data[secretRef.key], 'base64').toString();
+  }
+  return env;
+}
+
+describe('the API with the environment the chart gives it', () => {
+  let postgres: PostgresServer;
+  let objects: K8sObject[];
+  let env: Record<string, string>;
+  let initEnv: Record<string, string>;
+
+  beforeAll(async () => {
+    objects = await renderChart();
+    const pod = objects.find((object) => object.kind === 'Deployment')!.spec.template.spec;
+    env = environmentOf(pod.containers[0], objects);
+    initEnv = environmentOf(pod.initContainers[0], objects);
+    // As the official image does with POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB,
+    // but with a separate superuser so the chart's user is an ordinary owner.
+    postgres = await PostgresServer.create({ superuser: 'postgres' });
+    await postgres.query(`CREATE ROLE "${env.PGUSER}" LOGIN PASSWORD '${env.PGPASSWORD!.replace(/'/g, "''")}'`);
+    await postgres.query(`CREATE DATABASE "${env.PGDATABASE}" OWNER "${env.PGUSER}"`);
+  });
+  afterAll(async () => {
+    await postgres?.destroy();
+  });
+
+  const pointedAtLocalPostgres = (variables: Record<string, string>) => ({ ...variables, PGHOST: '127.0.0.1', PGPORT: String(postgres.port) });
+
+  it('sets what the service needs and nothing it would reject', () => {
+    expect(Object.keys(env).sort()).toEqual(
+      ['DB_POOL_MAX', 'HOST', 'LOG_LEVEL', 'MIGRATE_ON_START', 'PGDATABASE', 'PGHOST', 'PGPASSWORD', 'PGPORT', 'PGUSER', 'PORT', 'SHUTDOWN_DELAY_SECONDS'].sort(),
+    );
+    expect(env.PGHOST).toBe('wiki-wiki-chart-postgresql');
+    expect(initEnv).toEqual(env);
+  });
+
+  it("the init container's command succeeds once the database accepts the login", async () => {
+    const wait = runNode(WAIT_SCRIPT, pointedAtLocalPostgres(initEnv));
+    expect((await wait.exited).code).toBe(0);
+    expect(wait.logLines().some((line) => line.msg === 'database is ready')).toBe(true);
+  });
+
+  it("the init container's command fails after its timeout when the login is refused", async () => {
+    const wait = runNode(WAIT_SCRIPT, { ...pointedAtLocalPostgres(initEnv), PGPASSWORD: 'wrong' }, { args: ['3'] });
+    expect((await wait.exited).code).toBe(1);
+    expect(wait.output()).toContain('password authentication failed');
+    expect(wait.logLines().some((line) => line.msg === 'database not ready in time')).toBe(true);
+  });
+
+  describe('the built service started with it', () => {
+    let service: ServiceProcess;
+    beforeAll(async () => {
+      service = await startService({ ...pointedAtLocalPostgres(env), SHUTDOWN_DELAY_SECONDS: '0' });
+    });
+    afterAll(async () => {
+      await service?.stop();
+    });
+
+    it('migrates the empty database at start-up', async () => {
+      expect(service.logLines().some((line) => line.msg === 'migrations applied')).toBe(true);
+      const tables = await postgres.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", env.PGDATABASE);
+      expect(tables.map((row) => row.tablename)).toEqual(['kysely_migration', 'kysely_migration_lock', 'posts', 'users']);
+    });
+
+    it('serves the original endpoints', async () => {
+      const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
+        const response = await fetch(`${service.baseUrl}${path}`, {
+          method,
+          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        return { status: response.status, body: response.headers.get('content-type')?.includes('json') ? await response.json() : await response.text() };
+      };
+      const user = await call('POST', '/users', { name: 'from the chart' });
+      expect(user.status).toBe(200);
+      expect((await call('GET', `/user/${user.body.id}`)).body).toEqual(user.body);
+      const post = await call('POST', '/posts', { user_id: user.body.id, content: 'deployed' });
+      expect(post.status).toBe(200);
+      expect((await call('GET', `/posts/${post.body.post_id}`)).body).toEqual(post.body);
+      expect((await call('GET', '/user/2147483647')).body).toEqual({ detail: 'User not found' });
+      expect((await call('GET', '/')).body.message).toBe('User and Post API');
+      expect((await call('GET', '/ready')).status).toBe(200);
+      expect((await call('GET', '/metrics')).body).toMatch(/^users_created_total 1$/m);
+    });
+
+    it('logs the database it uses without the password', () => {
+      expect(service.output()).toContain(`postgresql://${env.PGUSER}@127.0.0.1:${postgres.port}/${env.PGDATABASE}`);
+      expect(service.output()).not.toContain(env.PGPASSWORD);
+    });
+  });
+
+  it('`npm run migrate` with the same environment finds nothing to do', async () => {
+    const migrate = runNode(MIGRATE_SCRIPT, pointedAtLocalPostgres(env));
+    expect((await migrate.exited).code).toBe(0);
+    expect(migrate.logLines().some((line) => line.msg === 'schema up to date')).toBe(true);
+  });
+});

