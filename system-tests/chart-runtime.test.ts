@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresServer } from '../wiki-service/test/support/postgres.js';
+import type { PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { MIGRATE_SCRIPT, runNode, SERVER_SCRIPT, startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
+import { apiEnvironment, pointedAt, startChartDatabase } from './support/chart-env.js';
 import { renderChart, type K8sObject } from './support/helm.js';
 
 // The rendered configuration really works: the API container's environment, exactly
@@ -10,25 +11,6 @@ import { renderChart, type K8sObject } from './support/helm.js';
 
 const WAIT_SCRIPT = SERVER_SCRIPT.replace(/server\.js$/, 'wait-for-database.js');
 
-/** Resolves a container's env and envFrom against the rendered ConfigMaps and Secrets. */
-function environmentOf(container: any, objects: K8sObject[]): Record<string, string> {
-  const find = (kind: string, name: string) => {
-    const object = objects.find((candidate) => candidate.kind === kind && candidate.metadata.name === name);
-    if (object === undefined) throw new Error(`${kind} ${name} is not rendered`);
-    return object;
-  };
-  const env: Record<string, string> = {};
-  for (const source of container.envFrom ?? []) {
-    if (source.configMapRef) Object.assign(env, find('ConfigMap', source.configMapRef.name).data);
-  }
-  for (const variable of container.env ?? []) {
-    if (variable.value !== undefined) env[variable.name] = variable.value;
-    const secretRef = variable.valueFrom?.secretKeyRef;
-    if (secretRef) env[variable.name] = Buffer.from(find('Secret', secretRef.name).data[secretRef.key], 'base64').toString();
-  }
-  return env;
-}
-
 describe('the API with the environment the chart gives it', () => {
   let postgres: PostgresServer;
   let objects: K8sObject[];
@@ -37,20 +19,14 @@ describe('the API with the environment the chart gives it', () => {
 
   beforeAll(async () => {
     objects = await renderChart();
-    const pod = objects.find((object) => object.kind === 'Deployment')!.spec.template.spec;
-    env = environmentOf(pod.containers[0], objects);
-    initEnv = environmentOf(pod.initContainers[0], objects);
-    // As the official image does with POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB,
-    // but with a separate superuser so the chart's user is an ordinary owner.
-    postgres = await PostgresServer.create({ superuser: 'postgres' });
-    await postgres.query(`CREATE ROLE "${env.PGUSER}" LOGIN PASSWORD '${env.PGPASSWORD!.replace(/'/g, "''")}'`);
-    await postgres.query(`CREATE DATABASE "${env.PGDATABASE}" OWNER "${env.PGUSER}"`);
+    ({ api: env, init: initEnv } = apiEnvironment(objects));
+    postgres = await startChartDatabase(env);
   });
   afterAll(async () => {
     await postgres?.destroy();
   });
 
-  const pointedAtLocalPostgres = (variables: Record<string, string>) => ({ ...variables, PGHOST: '127.0.0.1', PGPORT: String(postgres.port) });
+  const pointedAtLocalPostgres = (variables: Record<string, string>) => pointedAt(postgres, variables);
 
   it('sets what the service needs and nothing it would reject', () => {
     expect(Object.keys(env).sort()).toEqual(

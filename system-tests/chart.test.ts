@@ -53,7 +53,9 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
   });
 
   it('renders the API and, unless external, PostgreSQL', () => {
-    expect(byKind(objects, 'Deployment').map((object) => object.metadata.labels['app.kubernetes.io/component'])).toEqual(['api']);
+    expect(byKind(objects, 'Deployment').map((object) => object.metadata.labels['app.kubernetes.io/component']).sort()).toEqual(
+      values.prometheus.enabled ? ['api', 'prometheus'] : ['api'],
+    );
     expect(byKind(objects, 'StatefulSet')).toHaveLength(values.postgresql.enabled ? 1 : 0);
   });
 
@@ -96,6 +98,13 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
     }
   });
 
+  it('every Deployment with a ReadWriteOnce volume uses strategy Recreate', () => {
+    for (const deployment of byKind(objects, 'Deployment')) {
+      const claims = (deployment.spec.template.spec.volumes ?? []).filter((volume: any) => volume.persistentVolumeClaim);
+      if (claims.length > 0) expect(deployment.spec.strategy.type, deployment.metadata.name).toBe('Recreate');
+    }
+  });
+
   it('PodDisruptionBudgets and autoscalers point at rendered workloads', () => {
     for (const pdb of byKind(objects, 'PodDisruptionBudget')) {
       const matches = objects.filter(
@@ -112,13 +121,17 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
 
   it('every referenced ConfigMap, Secret, PVC and ServiceAccount is rendered or named by a value', () => {
     const secretsByValue = [values.postgresql.auth.existingSecret, values.externalDatabase.existingSecret].filter(Boolean);
+    const claimsByValue = [values.prometheus.persistence.existingClaim].filter(Boolean);
     for (const workload of objects.filter((object) => object.kind === 'Pod' || WORKLOAD_KINDS.includes(object.kind))) {
       const pod = podSpecOf(workload);
       const claimTemplates = (workload.spec.volumeClaimTemplates ?? []).map((claim: K8sObject) => claim.metadata.name);
       for (const volume of pod.volumes ?? []) {
         if (volume.configMap) expect(named(objects, 'ConfigMap', volume.configMap.name), volume.name).toBeDefined();
         if (volume.secret) expect(named(objects, 'Secret', volume.secret.secretName) ?? secretsByValue.includes(volume.secret.secretName)).toBeTruthy();
-        if (volume.persistentVolumeClaim) expect(named(objects, 'PersistentVolumeClaim', volume.persistentVolumeClaim.claimName), volume.name).toBeDefined();
+        if (volume.persistentVolumeClaim) {
+          const claim = volume.persistentVolumeClaim.claimName;
+          expect(named(objects, 'PersistentVolumeClaim', claim) ?? claimsByValue.includes(claim), `claim ${claim}`).toBeTruthy();
+        }
       }
       for (const container of containersOf(workload)) {
         const mounted = (container.volumeMounts ?? []).map((mount: { name: string }) => mount.name);
@@ -147,7 +160,16 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
   it('every container: resources, hardened security context; long-running ones: probes', () => {
     for (const workload of objects.filter((object) => object.kind === 'Pod' || WORKLOAD_KINDS.includes(object.kind))) {
       const pod = podSpecOf(workload);
-      expect(pod.automountServiceAccountToken, `${workload.metadata.name} automountServiceAccountToken`).toBe(false);
+      // No Kubernetes API token, except for a pod whose own ServiceAccount the chart
+      // binds to a read-only Role (Prometheus's pod discovery).
+      if (pod.automountServiceAccountToken !== false) {
+        const binding = byKind(objects, 'RoleBinding').find((candidate) =>
+          candidate.subjects.some((subject: { kind: string; name: string }) => subject.kind === 'ServiceAccount' && subject.name === pod.serviceAccountName),
+        );
+        expect(binding, `${workload.metadata.name} mounts a token without a RoleBinding`).toBeDefined();
+        const role = named(objects, 'Role', binding!.roleRef.name)!;
+        for (const rule of role.rules) expect(rule.verbs.sort()).toEqual(['get', 'list', 'watch']);
+      }
       expect(pod.securityContext.runAsNonRoot).toBe(true);
       expect(pod.securityContext.seccompProfile.type).toBe('RuntimeDefault');
       for (const [container, isInit] of [...(pod.initContainers ?? []).map((c: any) => [c, true]), ...pod.containers.map((c: any) => [c, false])]) {
@@ -177,6 +199,37 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
         expect(container.image).not.toMatch(/:latest$/);
       }
     }
+  });
+
+  it('Prometheus: scrapes every API pod of this release, retention below 85% of the volume, config changes restart it', () => {
+    const deployment = byKind(objects, 'Deployment').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'prometheus');
+    if (deployment === undefined) return expect(values.prometheus.enabled).toBe(false);
+    const args: string[] = deployment.spec.template.spec.containers[0].args;
+    const flag = (name: string) => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
+    expect(flag('config.file')).toBe('/etc/prometheus/prometheus.yml');
+    expect(flag('storage.tsdb.path')).toBe('/prometheus');
+    expect(flag('storage.tsdb.retention.time')).toBe(values.prometheus.retention.time);
+    expect(args).toContain('--web.enable-lifecycle');
+    const retentionMiB = Number(/^(\d+)(MB|GB)$/.exec(flag('storage.tsdb.retention.size')!)![1]) * (flag('storage.tsdb.retention.size')!.endsWith('GB') ? 1024 : 1);
+    expect(retentionMiB * 2 ** 20).toBeLessThanOrEqual(0.85 * memoryBytes(values.prometheus.persistence.size));
+    expect(deployment.spec.replicas).toBe(1);
+    expect(deployment.spec.template.spec.securityContext).toMatchObject({ runAsUser: 65534, fsGroup: 65534 });
+    expect(Object.keys(deployment.spec.template.metadata.annotations).sort()).toEqual(['checksum/config', 'checksum/rules']);
+
+    const config = parseYaml(named(objects, 'ConfigMap', `${deployment.metadata.name}-config`)!.data['prometheus.yml']) as any;
+    expect(config.global).toEqual({ scrape_interval: values.prometheus.scrapeInterval, evaluation_interval: values.prometheus.evaluationInterval });
+    const job = config.scrape_configs.find((candidate: { job_name: string }) => candidate.job_name === 'wiki-api');
+    expect(job.static_configs).toBeUndefined(); // never the Service
+    expect(job.kubernetes_sd_configs[0].namespaces.names).toEqual([NAMESPACE]);
+    expect(job.kubernetes_sd_configs[0].selectors[0].label).toContain(`app.kubernetes.io/instance=${RELEASE}`);
+    expect(job.kubernetes_sd_configs[0].selectors[0].label).toContain('app.kubernetes.io/component=api');
+    expect(job.relabel_configs.map((rule: { target_label?: string }) => rule.target_label).filter(Boolean)).toEqual(['namespace', 'pod']);
+    const self = config.scrape_configs.find((candidate: { job_name: string }) => candidate.job_name === 'prometheus');
+    expect(self.static_configs[0].targets).toEqual(['localhost:9090']);
+    // The Service selects the Prometheus pod only.
+    const service = named(objects, 'Service', deployment.metadata.name)!;
+    expect(service.spec.ports).toEqual([{ name: 'web', port: 9090, targetPort: 'web', protocol: 'TCP' }]);
+    expect(service.spec.selector['app.kubernetes.io/component']).toBe('prometheus');
   });
 
   it('the API: graceful-shutdown timing agrees, config changes roll the pods, the password comes from a Secret', () => {
@@ -275,6 +328,9 @@ describe('values.schema.json rejects bad values with a clear message', () => {
     ['an unknown sslmode', 'externalDatabase.sslmode=maybe', 'value must be one of'],
     ['a missing CPU limit', 'api.resources.limits.cpu=null', "missing property 'cpu'"],
     ['a bad retention policy', 'postgresql.persistence.retention.whenDeleted=Keep', 'value must be one of'],
+    ['a malformed scrape interval', 'prometheus.scrapeInterval=15 seconds', 'does not match pattern'],
+    ['a retention size in the wrong unit', 'prometheus.retention.size=2Gi', 'does not match pattern'],
+    ['a retention size above 85% of the volume', 'prometheus.retention.size=1800MB', 'is more than 85% of the 2Gi volume (at most 1740MB)'],
   ])('%s (%s)', async (_name, set, message) => {
     const result = await helm(['template', RELEASE, CHART_DIR, '--kube-version', KUBE_VERSION, '--set', set]);
     expect(result.ok).toBe(false);

@@ -138,3 +138,33 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{- define "wiki-chart.prometheus.fullname" -}}
+{{- printf "%s-prometheus" (include "wiki-chart.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Prometheus's --storage.tsdb.retention.size: prometheus.retention.size if set, else 85%
+of the volume, so the TSDB deletes old blocks before the volume fills (compaction and
+the WAL need headroom above the limit). Prometheus's MB/GB are powers of two, like
+Kubernetes' Mi/Gi. A value above 85% of the volume is refused.
+*/}}
+{{- define "wiki-chart.prometheus.retentionSize" -}}
+{{- $size := .Values.prometheus.persistence.size -}}
+{{- $number := regexFind "^[0-9]+" $size | int -}}
+{{- $unit := trimPrefix (toString $number) $size -}}
+{{- $factor := dict "Ki" 0 "Mi" 1 "Gi" 1024 "Ti" 1048576 -}}
+{{- $volumeMiB := mul $number (get $factor $unit) -}}
+{{- if eq $unit "Ki" -}}{{- fail "prometheus.persistence.size must be given in Mi, Gi or Ti" -}}{{- end -}}
+{{- $limitMiB := div (mul $volumeMiB 85) 100 -}}
+{{- with .Values.prometheus.retention.size -}}
+{{- $asked := regexFind "^[0-9]+" . | int -}}
+{{- $askedMiB := ternary (mul $asked 1024) $asked (hasSuffix "GB" .) -}}
+{{- if gt (int $askedMiB) (int $limitMiB) -}}
+{{- fail (printf "prometheus.retention.size %s is more than 85%% of the %s volume (at most %dMB): the volume would fill before Prometheus deletes old data" . $size $limitMiB) -}}
+{{- end -}}
+{{- . -}}
+{{- else -}}
+{{- printf "%dMB" $limitMiB -}}
+{{- end -}}
+{{- end -}}

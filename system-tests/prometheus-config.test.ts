@@ -1,0 +1,51 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHART_DIR, renderChart, type K8sObject } from './support/helm.js';
+import { prometheusMissing, promtool, withFileDiscovery, writeRenderedPrometheusConfig } from './support/prometheus.js';
+
+// The real promtool checks what the chart renders for Prometheus, and the rule files
+// as they are kept in the repository.
+
+const missing = prometheusMissing();
+
+describe.skipIf(missing !== undefined)('promtool on the rendered Prometheus configuration', () => {
+  let dir: string;
+  let objects: K8sObject[];
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wiki-promtool-'));
+    objects = await renderChart();
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('`promtool check config` accepts prometheus.yml with its rule files (Kubernetes discovery swapped for file discovery)', async () => {
+    // Debian's promtool is built without Kubernetes discovery, so that one block is
+    // swapped (support/prometheus.ts); the chart tests check its contents.
+    const rendered = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-prometheus-config'))!;
+    const configFile = await writeRenderedPrometheusConfig(objects, dir, withFileDiscovery(rendered.data['prometheus.yml'], join(dir, 'targets.json')));
+    const result = await promtool(['check', 'config', configFile]);
+    expect(result.output).toContain('SUCCESS');
+    expect(result.output).toMatch(/rules\/recording\.yaml/);
+    expect(result.ok, result.output).toBe(true);
+  });
+
+  it('`promtool check rules` accepts every file in wiki-chart/rules/', async () => {
+    const result = await promtool(['check', 'rules', join(CHART_DIR, 'rules', 'recording.yaml')]);
+    expect(result.ok, result.output).toBe(true);
+    expect(result.output).toMatch(/SUCCESS: \d+ rules found/);
+  });
+
+  it('promtool catches a broken configuration (the check can fail)', async () => {
+    const broken = await mkdtemp(join(tmpdir(), 'wiki-promtool-broken-'));
+    try {
+      const configFile = await writeRenderedPrometheusConfig(objects, broken, 'global:\n  scrape_interval: often\n');
+      const result = await promtool(['check', 'config', configFile]);
+      expect(result.ok).toBe(false);
+    } finally {
+      await rm(broken, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,324 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PostgresServer } from '../wiki-service/test/support/postgres.js';
+import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
+import { apiEnvironment, pointedAt, startChartDatabase } from './support/chart-env.js';
+import { NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
+import { PROMETHEUS, PROMTOOL, podTarget, prometheusMissing, syntheticHistory, withFileDiscovery, writeRenderedPrometheusConfig } from './support/prometheus.js';
+
+const execFileAsync = promisify(execFile);
+
+// Phase 7's success criteria, for real, on one machine: the chart rendered; a
+// throwaway PostgreSQL set up as the chart's; two API processes started with the
+// environment the Deployment gives its pods; and Debian's Prometheus started with the
+// rendered prometheus.yml, rules and arguments, unchanged except that Kubernetes pod
+// discovery is replaced by file discovery of the two local processes, labelled as pod
+// discovery would label them (so the chart's relabelling rules run as in a cluster).
+
+const missing = prometheusMissing();
+const PROMETHEUS_PORT = 9090; // the self-monitoring target is localhost:9090, as in the pod
+const PROMETHEUS_URL = `http://127.0.0.1:${PROMETHEUS_PORT}`;
+const POD_NAMES = ['wiki-wiki-chart-api-6d5f8c7b9-abcde', 'wiki-wiki-chart-api-6d5f8c7b9-fghij'];
+const USERS = 12;
+const POSTS = 7;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+async function until<T>(what: string, timeoutMs: number, attempt: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await attempt();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await sleep(500);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+interface Sample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+async function query(promql: string): Promise<Sample[]> {
+  const response = await fetch(`${PROMETHEUS_URL}/api/v1/query?query=${encodeURIComponent(promql)}`);
+  const body = (await response.json()) as { status: string; data: { result: Sample[] }; error?: string };
+  if (body.status !== 'success') throw new Error(`query ${promql}: ${body.error}`);
+  return body.data.result;
+}
+
+async function rangeQuery(promql: string, start: number, end: number): Promise<Array<{ metric: Record<string, string>; values: Array<[number, string]> }>> {
+  const url = `${PROMETHEUS_URL}/api/v1/query_range?query=${encodeURIComponent(promql)}&start=${start}&end=${end}&step=5`;
+  const body = (await (await fetch(url)).json()) as { status: string; data: { result: any[] } };
+  if (body.status !== 'success') throw new Error(`range query ${promql} failed`);
+  return body.data.result;
+}
+
+interface Target {
+  labels: Record<string, string>;
+  health: string;
+  scrapeUrl: string;
+  lastError: string;
+}
+
+async function activeTargets(): Promise<Target[]> {
+  const body = (await (await fetch(`${PROMETHEUS_URL}/api/v1/targets?state=active`)).json()) as { data: { activeTargets: Target[] } };
+  return body.data.activeTargets;
+}
+
+async function directorySize(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    total += entry.isDirectory() ? await directorySize(path) : (await stat(path)).size;
+  }
+  return total;
+}
+
+describe.skipIf(missing !== undefined)('the stack: PostgreSQL, two API pods and Prometheus, from the rendered chart', () => {
+  let objects: K8sObject[];
+  let workDir: string;
+  let dataDir: string;
+  let prometheusArgs: string[];
+  let postgres: PostgresServer;
+  const apis: ServiceProcess[] = [];
+  let prometheus: { child: ChildProcess; output: () => string; exited: Promise<number | null> } | undefined;
+
+  function startPrometheus() {
+    const child = spawn(PROMETHEUS, prometheusArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.on('data', (chunk) => (output += chunk));
+    child.stderr!.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    prometheus = { child, output: () => output, exited };
+    return prometheus;
+  }
+
+  async function stopPrometheus() {
+    if (prometheus === undefined || prometheus.child.exitCode !== null) return;
+    prometheus.child.kill('SIGTERM');
+    expect(await prometheus.exited).toBe(0);
+  }
+
+  async function waitUntilReady() {
+    await until('Prometheus to be ready', 60_000, async () => {
+      if (prometheus?.child.exitCode !== null) throw new Error(`Prometheus exited:\n${prometheus?.output()}`);
+      const response = await fetch(`${PROMETHEUS_URL}/-/ready`);
+      return response.ok ? true : undefined;
+    });
+  }
+
+  beforeAll(async () => {
+    if (!(await portIsFree(PROMETHEUS_PORT))) throw new Error(`port ${PROMETHEUS_PORT} is in use: stop whatever listens there (another Prometheus?)`);
+    objects = await renderChart();
+    workDir = await mkdtemp(join(tmpdir(), 'wiki-stack-'));
+    dataDir = join(workDir, 'data');
+
+    // PostgreSQL and the two API "pods".
+    const { api: env } = apiEnvironment(objects);
+    postgres = await startChartDatabase(env);
+    for (let i = 0; i < POD_NAMES.length; i++) {
+      apis.push(await startService({ ...pointedAt(postgres, env), SHUTDOWN_DELAY_SECONDS: '0' }));
+    }
+
+    // Prometheus's files, as the pod mounts them, with discovery swapped.
+    const configDir = join(workDir, 'etc-prometheus');
+    const targetsFile = join(workDir, 'api-pods.json');
+    const targets = apis.map((api, i) => podTarget(new URL(api.baseUrl).host, POD_NAMES[i]!, NAMESPACE));
+    // A pod that is not Running: the chart's relabelling must drop it.
+    targets.push(podTarget('127.0.0.1:1', 'wiki-wiki-chart-api-6d5f8c7b9-pendng', NAMESPACE, { __meta_kubernetes_pod_phase: 'Pending' }));
+    await writeFile(targetsFile, JSON.stringify(targets));
+    const configMap = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-prometheus-config'))!;
+    await writeRenderedPrometheusConfig(objects, configDir, withFileDiscovery(configMap.data['prometheus.yml'], targetsFile));
+
+    // The Deployment's own arguments, with the pod's paths mapped to local folders.
+    const deployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.name.endsWith('-prometheus'))!;
+    prometheusArgs = [
+      ...(deployment.spec.template.spec.containers[0].args as string[]).map((arg) =>
+        arg.replace('=/etc/prometheus/', `=${configDir}/`).replace('--storage.tsdb.path=/prometheus', `--storage.tsdb.path=${dataDir}`),
+      ),
+      `--web.listen-address=127.0.0.1:${PROMETHEUS_PORT}`,
+    ];
+    startPrometheus();
+    await waitUntilReady();
+  });
+
+  afterAll(async () => {
+    if (prometheus && prometheus.child.exitCode === null) {
+      prometheus.child.kill('SIGKILL');
+      await prometheus.exited;
+    }
+    await Promise.all(apis.map((api) => api.stop('SIGKILL')));
+    await postgres?.destroy();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('Prometheus is healthy and ready, runs the Deployment\'s arguments, and its web UI answers', async () => {
+    expect((await fetch(`${PROMETHEUS_URL}/-/healthy`)).status).toBe(200);
+    expect((await fetch(`${PROMETHEUS_URL}/-/ready`)).status).toBe(200);
+    const flags = ((await (await fetch(`${PROMETHEUS_URL}/api/v1/status/flags`)).json()) as { data: Record<string, string> }).data;
+    expect(flags['storage.tsdb.retention.time']).toBe('15d');
+    // 1740MB (85% of 2Gi), which Prometheus prints in powers of two.
+    expect(flags['storage.tsdb.retention.size']).toBe('1GiB716MiB');
+    expect(flags['web.enable-lifecycle']).toBe('true');
+    const ui = await fetch(`${PROMETHEUS_URL}/graph`);
+    expect(ui.status).toBe(200);
+    expect(ui.headers.get('content-type')).toContain('text/html');
+  });
+
+  it('both API pods and Prometheus itself are up, with pod and namespace labels; the Pending pod is dropped', async () => {
+    const targets = await until('three healthy targets', 60_000, async () => {
+      const active = await activeTargets();
+      return active.length === 3 && active.every((target) => target.health === 'up') ? active : undefined;
+    });
+    const api = targets.filter((target) => target.labels.job === 'wiki-api');
+    expect(api.map((target) => target.labels.pod).sort()).toEqual([...POD_NAMES].sort());
+    for (const target of api) expect(target.labels.namespace).toBe(NAMESPACE);
+    expect(targets.filter((target) => target.labels.job === 'prometheus')).toHaveLength(1);
+    expect(JSON.stringify(targets)).not.toContain('pendng');
+  });
+
+  it('the scrape interval in effect is the configured 15s', async () => {
+    const config = ((await (await fetch(`${PROMETHEUS_URL}/api/v1/status/config`)).json()) as { data: { yaml: string } }).data.yaml;
+    expect(config).toMatch(/^ {2}scrape_interval: 15s$/m);
+    expect(config).toMatch(/^ {2}evaluation_interval: 15s$/m);
+    // Prometheus's own measurement of the intervals it really scrapes at.
+    const measured = await until('a measured scrape interval', 60_000, async () => {
+      const result = await query('prometheus_target_interval_length_seconds{interval="15s",quantile="0.5"}');
+      return result.length > 0 && Number(result[0]!.value[1]) > 0 ? Number(result[0]!.value[1]) : undefined;
+    });
+    expect(measured).toBeGreaterThan(14);
+    expect(measured).toBeLessThan(16);
+  });
+
+  it(`after ${USERS} users and ${POSTS} posts spread over both pods, the sums are exact and each pod has its own series`, async () => {
+    const call = (baseUrl: string, path: string, body: unknown) =>
+      fetch(`${baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const userIds: number[] = [];
+    for (let i = 0; i < USERS; i++) {
+      const response = await call(apis[i % 2]!.baseUrl, '/users', { name: `stack user ${i}` });
+      expect(response.status).toBe(200);
+      userIds.push(((await response.json()) as { id: number }).id);
+    }
+    for (let i = 0; i < POSTS; i++) {
+      // Uneven on purpose: 5 posts on one pod, 2 on the other.
+      const response = await call(apis[i < 5 ? 0 : 1]!.baseUrl, '/posts', { user_id: userIds[i], content: `stack post ${i}` });
+      expect(response.status).toBe(200);
+    }
+    // A failed write is not counted anywhere.
+    expect((await call(apis[1]!.baseUrl, '/posts', { user_id: 2147483647, content: 'orphan' })).status).toBe(404);
+
+    await until(`sum(users_created_total) == ${USERS}`, 60_000, async () => {
+      const [users] = await query('sum(users_created_total)');
+      const [posts] = await query('sum(posts_created_total)');
+      return Number(users?.value[1]) === USERS && Number(posts?.value[1]) === POSTS ? true : undefined;
+    });
+    const perPod = await query('posts_created_total');
+    expect(Object.fromEntries(perPod.map((sample) => [sample.metric.pod, Number(sample.value[1])]))).toEqual({ [POD_NAMES[0]!]: 5, [POD_NAMES[1]!]: 2 });
+    for (const sample of perPod) expect(sample.metric).toMatchObject({ job: 'wiki-api', namespace: NAMESPACE });
+    expect(await query('users_created_total')).toHaveLength(2);
+  });
+
+  it('self-monitoring: prometheus_build_info is there', async () => {
+    const [info] = await query('prometheus_build_info');
+    expect(info?.metric.job).toBe('prometheus');
+    expect(info?.metric.version).toMatch(/^\d+\.\d+/);
+  });
+
+  it('the recording rules are loaded and evaluated', async () => {
+    const body = (await (await fetch(`${PROMETHEUS_URL}/api/v1/rules`)).json()) as { data: { groups: Array<{ name: string; rules: Array<{ name: string; health: string }> }> } };
+    const group = body.data.groups.find((candidate) => candidate.name === 'wiki-api.recording');
+    expect(group?.rules.map((rule) => rule.name)).toContain('job:users_created:rate5m');
+    const result = await until('job:users_created:rate5m', 60_000, async () => {
+      const samples = await query('job:users_created:rate5m');
+      return samples.length > 0 ? samples : undefined;
+    });
+    expect(result[0]!.metric.job).toBe('wiki-api');
+    for (const rule of group!.rules) expect(rule.health, rule.name).not.toBe('err');
+  });
+
+  it('measures one scrape and the storage cost (figures for docs/PHASE7_PROMETHEUS.md)', async () => {
+    const exposition = await (await fetch(`${apis[0]!.baseUrl}/metrics`)).text();
+    const [scraped] = await query(`scrape_samples_scraped{pod="${POD_NAMES[0]}"}`);
+    const [headSeries] = await query('prometheus_tsdb_head_series');
+    const samplesPerScrape = Number(scraped!.value[1]);
+
+    // Bytes per sample on disk, once compacted into a block: two hours of this pod's
+    // real series, written by the real TSDB code (promtool), then measured.
+    const history = syntheticHistory(exposition, 2, 15);
+    const historyFile = join(workDir, 'history.om');
+    const blocksDir = join(workDir, 'blocks');
+    await writeFile(historyFile, history.text);
+    await execFileAsync(PROMTOOL, ['tsdb', 'create-blocks-from', 'openmetrics', historyFile, blocksDir]);
+    const bytesPerSample = (await directorySize(blocksDir)) / history.samples;
+
+    // Disk per day for this chart at 15s: both API pods, Prometheus itself, the rules.
+    const seriesInAll = Number(headSeries!.value[1]);
+    const samplesPerDay = seriesInAll * (86_400 / 15);
+    const bytesPerDay = samplesPerDay * bytesPerSample;
+    const retentionBytes = 1740 * 2 ** 20;
+    console.log(
+      [
+        'measured:',
+        `  one API pod scrape: ${samplesPerScrape} series, ${exposition.length} bytes of text (${gzipSync(exposition).length} gzipped)`,
+        `  compacted block: ${bytesPerSample.toFixed(2)} bytes per sample (${history.samples} samples over 2 h)`,
+        `  whole stack: ${seriesInAll} series in the head -> ${(samplesPerDay / 1e6).toFixed(2)} M samples/day -> ${(bytesPerDay / 2 ** 20).toFixed(1)} MiB/day`,
+        `  retention.size 1740MB (85% of 2Gi) holds ${(retentionBytes / bytesPerDay).toFixed(0)} days; retention.time 15d uses ${((15 * bytesPerDay) / 2 ** 20).toFixed(0)} MiB`,
+      ].join('\n'),
+    );
+    expect(samplesPerScrape).toBeGreaterThan(0);
+    expect(bytesPerSample).toBeGreaterThan(0);
+  });
+
+  it('data persists across a restart of Prometheus on the same data folder', async () => {
+    const end = Date.now() / 1000;
+    const start = end - 600;
+    const before = await rangeQuery('sum(users_created_total)', start, end);
+    expect(before[0]?.values.length).toBeGreaterThan(0);
+
+    await stopPrometheus();
+    startPrometheus();
+    await waitUntilReady();
+
+    const after = await rangeQuery('sum(users_created_total)', start, end);
+    expect(after).toEqual(before);
+    expect(after[0]!.values.at(-1)![1]).toBe(String(USERS));
+  });
+
+  it('killing one API pod makes its target down while the other keeps serving', async () => {
+    await apis[1]!.stop('SIGKILL');
+    const targets = await until('the killed pod to be down', 60_000, async () => {
+      const active = await activeTargets();
+      const killed = active.find((target) => target.labels.pod === POD_NAMES[1]);
+      const survivor = active.find((target) => target.labels.pod === POD_NAMES[0]);
+      return killed?.health === 'down' && survivor?.health === 'up' ? active : undefined;
+    });
+    expect(targets.find((target) => target.labels.pod === POD_NAMES[0])?.health).toBe('up');
+    const [up] = await query(`up{pod="${POD_NAMES[1]}"}`);
+    expect(up?.value[1]).toBe('0');
+    const response = await fetch(`${apis[0]!.baseUrl}/users`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'still served' }),
+    });
+    expect(response.status).toBe(200);
+  });
+});

@@ -1,0 +1,131 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { K8sObject } from './helm.js';
+
+// The real Prometheus and promtool, from Debian's `prometheus` package.
+
+const execFileAsync = promisify(execFile);
+
+export const PROMETHEUS = '/usr/bin/prometheus';
+export const PROMTOOL = '/usr/bin/promtool';
+
+/** Undefined when both binaries are there, else why not. Skips loudly, and fails under CI. */
+export function prometheusMissing(): string | undefined {
+  const missing = [PROMETHEUS, PROMTOOL].filter((binary) => !existsSync(binary));
+  if (missing.length === 0) return undefined;
+  const message = `${missing.join(' and ')} missing (apt-get install -y prometheus): the Prometheus tests are SKIPPED.`;
+  if (process.env.CI) throw new Error(`${message} CI must run them.`);
+  console.warn(`\n${'!'.repeat(80)}\n!! ${message}\n${'!'.repeat(80)}\n`);
+  return message;
+}
+
+export async function promtool(args: string[]): Promise<{ ok: boolean; output: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(PROMTOOL, args);
+    return { ok: true, output: stdout + stderr };
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+    return { ok: false, output: `${stdout ?? ''}${stderr ?? ''}` };
+  }
+}
+
+/**
+ * Lays out the rendered Prometheus ConfigMaps as the pod sees them: prometheus.yml
+ * in `dir`, the rule files in `dir/rules/` (the config names them relative to itself).
+ * Returns the path of prometheus.yml.
+ */
+export async function writeRenderedPrometheusConfig(objects: K8sObject[], dir: string, prometheusYml?: string): Promise<string> {
+  const configMap = (suffix: string) => {
+    const found = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith(`-prometheus-${suffix}`));
+    if (found === undefined) throw new Error(`no prometheus-${suffix} ConfigMap rendered`);
+    return found;
+  };
+  await mkdir(join(dir, 'rules'), { recursive: true });
+  const configFile = join(dir, 'prometheus.yml');
+  await writeFile(configFile, prometheusYml ?? configMap('config').data['prometheus.yml']);
+  for (const [name, content] of Object.entries(configMap('rules').data as Record<string, string>)) {
+    await writeFile(join(dir, 'rules', name), content);
+  }
+  return configFile;
+}
+
+/**
+ * The rendered prometheus.yml with its one Kubernetes-specific part swapped: the API
+ * job's kubernetes_sd_configs becomes a file_sd_configs reading `targetsFile`, where
+ * the test writes targets carrying the same __meta_kubernetes_* labels that pod
+ * discovery would give them. Everything else, relabelling included, is unchanged.
+ * (Debian's Prometheus is built without Kubernetes discovery, and there is no
+ * cluster to discover anyway.)
+ */
+export function withFileDiscovery(prometheusYml: string, targetsFile: string): string {
+  const config = parseYaml(prometheusYml) as { scrape_configs: Array<Record<string, unknown>> };
+  let swapped = 0;
+  for (const job of config.scrape_configs) {
+    if (job.kubernetes_sd_configs === undefined) continue;
+    delete job.kubernetes_sd_configs;
+    job.file_sd_configs = [{ files: [targetsFile], refresh_interval: '5s' }];
+    swapped++;
+  }
+  if (swapped !== 1) throw new Error(`expected one job with kubernetes_sd_configs, found ${swapped}`);
+  return stringifyYaml(config);
+}
+
+/** A file_sd target as Kubernetes pod discovery would describe an API pod. */
+export function podTarget(address: string, pod: string, namespace: string, overrides: Record<string, string> = {}) {
+  return {
+    targets: [address],
+    labels: {
+      __meta_kubernetes_namespace: namespace,
+      __meta_kubernetes_pod_name: pod,
+      __meta_kubernetes_pod_container_name: 'api',
+      __meta_kubernetes_pod_container_port_name: 'http',
+      __meta_kubernetes_pod_phase: 'Running',
+      ...overrides,
+    },
+  };
+}
+
+/**
+ * Turns one scrape (Prometheus text format) into `hours` of history at `intervalSeconds`,
+ * in OpenMetrics for `promtool tsdb create-blocks-from openmetrics`: counters
+ * (_total, _count, _sum, _bucket) grow by small steps, gauges wander a little. The
+ * storage cost of that block approximates what the real series cost on disk.
+ * Returns the text and the number of samples in it.
+ */
+export function syntheticHistory(exposition: string, hours: number, intervalSeconds: number): { text: string; samples: number } {
+  const series = exposition
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$/.exec(line);
+      if (match === null) throw new Error(`cannot parse sample line: ${line}`);
+      return { name: match[1]!, labels: match[2] ?? '', value: Number(match[3]) };
+    })
+    .filter((entry) => Number.isFinite(entry.value));
+  const steps = Math.floor((hours * 3600) / intervalSeconds);
+  // Start on a 2-hour boundary, as Prometheus's blocks are aligned.
+  const start = Math.floor(1_767_225_600 / 7200) * 7200;
+  let seed = 42;
+  const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const lines: string[] = [];
+  const byName = new Map<string, typeof series>();
+  for (const entry of series) byName.set(entry.name, [...(byName.get(entry.name) ?? []), entry]);
+  for (const [name, entries] of byName) {
+    // "unknown" families: any sample name is valid, one family per name.
+    lines.push(`# TYPE ${name} unknown`);
+    const isCounter = /(_total|_count|_sum|_bucket)$/.test(name);
+    for (const { labels, value } of entries) {
+      let current = value;
+      for (let step = 0; step < steps; step++) {
+        current = isCounter ? current + Math.floor(random() * 3) : Math.max(0, current * (1 + (random() - 0.5) * 0.02));
+        lines.push(`${name}${labels} ${Number.isInteger(current) ? current : current.toFixed(6)} ${start + step * intervalSeconds}`);
+      }
+    }
+  }
+  lines.push('# EOF');
+  return { text: `${lines.join('\n')}\n`, samples: series.length * steps };
+}
