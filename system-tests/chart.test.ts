@@ -403,5 +403,6 @@ describe('templating details', () => {
     expect(result.ok).toBe(true);
     expect(result.output).toContain(`kubectl port-forward --namespace ${NAMESPACE} svc/${RELEASE}-wiki-chart-api 8000:8000`);
     expect(result.output).toContain(`kubectl get secret --namespace ${NAMESPACE} ${RELEASE}-wiki-chart-database -o jsonpath='{.data.password}' | base64 -d`);
+    expect(result.output).toContain(`kubectl port-forward --namespace ${NAMESPACE} svc/${RELEASE}-wiki-chart-prometheus 9090:9090`);
   });
 });
