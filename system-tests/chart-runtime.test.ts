@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { MIGRATE_SCRIPT, runNode, SERVER_SCRIPT, startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
-import { apiEnvironment, pointedAt, startChartDatabase } from './support/chart-env.js';
+import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
 import { renderChart, type K8sObject } from './support/helm.js';
+import { skipLoudly } from './support/skip.js';
 
 // The rendered configuration really works: the API container's environment, exactly
 // as the Deployment gives it (ConfigMap + Secret), with only the database host and
@@ -11,7 +12,9 @@ import { renderChart, type K8sObject } from './support/helm.js';
 
 const WAIT_SCRIPT = SERVER_SCRIPT.replace(/server\.js$/, 'wait-for-database.js');
 
-describe('the API with the environment the chart gives it', () => {
+const skip = skipLoudly(postgresMissing(), 'the tests of the chart\'s rendered configuration are');
+
+describe.skipIf(skip)('the API with the environment the chart gives it', () => {
   let postgres: PostgresServer;
   let objects: K8sObject[];
   let env: Record<string, string>;

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresServer, freePort } from '../wiki-service/test/support/postgres.js';
-import { podman, podmanUsable, REPO_ROOT, run } from './support/podman.js';
+import { podman, podmanMissing, REPO_ROOT, run } from './support/podman.js';
+import { skipLoudly } from './support/skip.js';
 
 // Phase 3, proven here: build wiki-service/Dockerfile unchanged with Podman and run
 // the image the way Kubernetes will (read-only root, unprivileged, SIGTERM to stop).
@@ -17,12 +18,7 @@ const IMAGE = 'localhost/wiki-service:test';
 const BASE_IMAGE = /^ARG NODE_IMAGE=(\S+)$/m.exec(readFileSync(join(SERVICE_DIR, 'Dockerfile'), 'utf8'))?.[1];
 const PROJECT_LAYERS_TARGET_MB = 80;
 
-const usable = podmanUsable();
-if (!usable.ok) {
-  const message = `Podman cannot run here (${usable.why}): the container image test is SKIPPED.`;
-  if (process.env.CI) throw new Error(`${message} CI must run it.`);
-  console.warn(`\n${'!'.repeat(80)}\n!! ${message}\n${'!'.repeat(80)}\n`);
-}
+const skip = skipLoudly(podmanMissing(), 'the container image tests are');
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const containers: string[] = [];
@@ -72,7 +68,7 @@ async function exerciseApi(baseUrl: string) {
   return { user: user.body, post: post.body };
 }
 
-describe.skipIf(!usable.ok)('the container image', () => {
+describe.skipIf(skip)('the container image', () => {
   beforeAll(async () => {
     if (BASE_IMAGE === undefined) throw new Error('no "ARG NODE_IMAGE=..." in wiki-service/Dockerfile');
     await run('bash', [join(REPO_ROOT, 'system-tests', 'image', 'make-base-image.sh'), BASE_IMAGE]);

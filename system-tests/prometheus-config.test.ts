@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHART_DIR, renderChart, type K8sObject } from './support/helm.js';
 import { prometheusMissing, promtool, withFileDiscovery, writeRenderedPrometheusConfig } from './support/prometheus.js';
+import { skipLoudly } from './support/skip.js';
 
 // The real promtool checks what the chart renders for Prometheus, and the rule files
 // as they are kept in the repository.
 
-const missing = prometheusMissing();
+const skip = skipLoudly(prometheusMissing(), 'the promtool tests are');
 
-describe.skipIf(missing !== undefined)('promtool on the rendered Prometheus configuration', () => {
+describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () => {
   let dir: string;
   let objects: K8sObject[];
   beforeAll(async () => {

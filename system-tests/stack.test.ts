@@ -8,9 +8,10 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
-import { apiEnvironment, pointedAt, startChartDatabase } from './support/chart-env.js';
+import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
 import { NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
 import { PROMETHEUS, PROMTOOL, podTarget, prometheusMissing, syntheticHistory, withFileDiscovery, writeRenderedPrometheusConfig } from './support/prometheus.js';
+import { skipLoudly } from './support/skip.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -21,7 +22,7 @@ const execFileAsync = promisify(execFile);
 // discovery is replaced by file discovery of the two local processes, labelled as pod
 // discovery would label them (so the chart's relabelling rules run as in a cluster).
 
-const missing = prometheusMissing();
+const skip = skipLoudly(prometheusMissing() ?? postgresMissing(), 'the stack test is');
 const PROMETHEUS_PORT = 9090; // the self-monitoring target is localhost:9090, as in the pod
 const PROMETHEUS_URL = `http://127.0.0.1:${PROMETHEUS_PORT}`;
 const POD_NAMES = ['wiki-wiki-chart-api-6d5f8c7b9-abcde', 'wiki-wiki-chart-api-6d5f8c7b9-fghij'];
@@ -93,7 +94,7 @@ async function directorySize(dir: string): Promise<number> {
   return total;
 }
 
-describe.skipIf(missing !== undefined)('the stack: PostgreSQL, two API pods and Prometheus, from the rendered chart', () => {
+describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from the rendered chart', () => {
   let objects: K8sObject[];
   let workDir: string;
   let dataDir: string;

@@ -1,4 +1,4 @@
-import { PostgresServer } from '../../wiki-service/test/support/postgres.js';
+import { findPostgresBinaries, PostgresServer } from '../../wiki-service/test/support/postgres.js';
 import type { K8sObject } from './helm.js';
 
 /** Resolves a container's env and envFrom against the rendered ConfigMaps and Secrets. */
@@ -43,4 +43,9 @@ export async function startChartDatabase(env: Record<string, string>): Promise<P
 /** The same environment with the database host and port pointed at a local server. */
 export function pointedAt(postgres: PostgresServer, env: Record<string, string>): Record<string, string> {
   return { ...env, PGHOST: '127.0.0.1', PGPORT: String(postgres.port) };
+}
+
+/** Undefined when PostgreSQL's server binaries are installed, else what is missing. */
+export function postgresMissing(): string | undefined {
+  return findPostgresBinaries() === undefined ? 'PostgreSQL server binaries missing (apt-get install -y postgresql, or set PG_BIN_DIR)' : undefined;
 }

@@ -13,12 +13,13 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = join(HERE, '..', '..');
 const CONTAINERS_CONF = join(REPO_ROOT, 'system-tests', 'image', 'containers.conf');
 
-export function podmanUsable(): { ok: true } | { ok: false; why: string } {
-  if (process.getuid?.() !== 0) return { ok: false, why: 'not running as root (rootless Podman is not set up here)' };
+/** Undefined when Podman can build and run images here, else why not. */
+export function podmanMissing(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not running as root (rootless Podman is not set up here)';
   for (const binary of ['/usr/bin/podman', '/usr/sbin/runc', '/usr/sbin/debootstrap']) {
-    if (!existsSync(binary)) return { ok: false, why: `${binary} is missing (apt-get install -y podman runc debootstrap)` };
+    if (!existsSync(binary)) return `${binary} is missing (apt-get install -y podman runc debootstrap)`;
   }
-  return { ok: true };
+  return undefined;
 }
 
 export async function podman(args: string[], options: { timeoutMs?: number } = {}): Promise<string> {

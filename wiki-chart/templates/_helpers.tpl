@@ -26,7 +26,7 @@ it already contains the chart name (so `helm install wiki-chart ./wiki-chart` gi
 {{- end -}}
 {{- end -}}
 
-{{/* "wiki-chart-0.4.0", the value of the helm.sh/chart label. */}}
+{{/* "wiki-chart-<version>", the value of the helm.sh/chart label. */}}
 {{- define "wiki-chart.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
