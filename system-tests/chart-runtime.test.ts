@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { MIGRATE_SCRIPT, runNode, SERVER_SCRIPT, startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
@@ -10,6 +12,7 @@ import { skipLoudly } from './support/skip.js';
 // port pointed at a throwaway local PostgreSQL that is set up the way the chart's
 // PostgreSQL would be (the chart's database name, user and generated password).
 
+const execFileAsync = promisify(execFile);
 const WAIT_SCRIPT = SERVER_SCRIPT.replace(/server\.js$/, 'wait-for-database.js');
 
 const skip = skipLoudly(postgresMissing(), 'the tests of the chart\'s rendered configuration are');
@@ -86,6 +89,20 @@ describe.skipIf(skip)('the API with the environment the chart gives it', () => {
       expect((await call('GET', '/')).body.message).toBe('User and Post API');
       expect((await call('GET', '/ready')).status).toBe(200);
       expect((await call('GET', '/metrics')).body).toMatch(/^users_created_total 1$/m);
+    });
+
+    it("the helm test pod's script passes against it", async () => {
+      const testPod = objects.find((object) => object.kind === 'Pod' && object.metadata.annotations?.['helm.sh/hook'] === 'test')!;
+      const [command, ...args] = testPod.spec.containers[0].command as string[];
+      expect(command).toBe('node');
+      const { stdout } = await execFileAsync(process.execPath, args, { env: { API_URL: service.baseUrl } });
+      expect(stdout).toMatch(/^ok: created and read back user \d+$/m);
+    });
+
+    it("the helm test pod's script fails when the API misbehaves", async () => {
+      const testPod = objects.find((object) => object.kind === 'Pod' && object.metadata.annotations?.['helm.sh/hook'] === 'test')!;
+      const [, ...args] = testPod.spec.containers[0].command as string[];
+      await expect(execFileAsync(process.execPath, args, { env: { API_URL: `${service.baseUrl}/no-such-prefix` } })).rejects.toThrow(/POST \/users answered 404/);
     });
 
     it('logs the database it uses without the password', () => {
