@@ -22,10 +22,10 @@ import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
-import { createPostsRepository } from '../src/repositories/posts.js';
-import { createUsersRepository } from '../src/repositories/users.js';
+import { createPostsRepository, type PostsRepository } from '../src/repositories/posts.js';
+import { createUsersRepository, type UsersRepository } from '../src/repositories/users.js';
 import { PostgresServer } from '../test/support/postgres.js';
-import { startService } from '../test/support/service.js';
+import { startService, type ServiceProcess } from '../test/support/service.js';
 
 const CONNECTIONS = 32;
 const POOL_SIZE = 10; // the service's default DB_POOL_MAX
@@ -49,6 +49,16 @@ async function main(): Promise<void> {
     if (error.code === 'ENOENT') throw new Error('wrk is not installed: apt-get install -y wrk');
   });
   const postgres = await PostgresServer.create({ durable: true }); // fsync on, as in production
+  try {
+    report(...(await measure(postgres)));
+  } finally {
+    await postgres.destroy();
+  }
+}
+
+type Results = Map<Scenario, { service: Measurement[]; ceiling: Measurement[] }>;
+
+async function measure(postgres: PostgresServer): Promise<[Results, Map<Scenario, number>]> {
   const url = await postgres.createDatabase('bench');
   const log = pino({ level: 'warn' });
   const database = await openDatabase(
@@ -67,6 +77,19 @@ async function main(): Promise<void> {
     { DATABASE_URL: url, SHUTDOWN_DELAY_SECONDS: '0', DB_POOL_MAX: String(POOL_SIZE) },
     { discardStdout: true },
   );
+  try {
+    return await measureAgainst(service, users, posts);
+  } finally {
+    await service.stop();
+    await database.close();
+  }
+}
+
+async function measureAgainst(
+  service: ServiceProcess,
+  users: UsersRepository,
+  posts: PostsRepository,
+): Promise<[Results, Map<Scenario, number>]> {
   const pid = service.child.pid!;
 
   const ceilingCall: Record<Scenario, () => Promise<unknown>> = {
@@ -85,7 +108,7 @@ request = function()
 end`,
   };
 
-  const results = new Map<Scenario, { service: Measurement[]; ceiling: Measurement[] }>();
+  const results: Results = new Map();
   const peakRss = new Map<Scenario, number>();
   console.log(`bench: ${ROUNDS} rounds x ${SECONDS}s per measurement, ${CONNECTIONS} connections, pool ${POOL_SIZE}\n`);
 
@@ -110,10 +133,10 @@ end`,
     }
   }
 
-  await service.stop();
-  await database.close();
-  await postgres.destroy();
+  return [results, peakRss];
+}
 
+function report(results: Results, peakRss: Map<Scenario, number>): void {
   console.log('\nmedians                 service req/s  p50 ms  p99 ms | ceiling ops/s  p50 ms  p99 ms | ratio  target');
   console.log('(ratio: median over rounds of service/ceiling within the round)');
   let allMet = true;

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
+import { onTestFinished } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import type { DatabaseConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
@@ -49,9 +50,13 @@ export async function startTestApp(backend: Backend): Promise<TestApp> {
   };
 }
 
-/** The environment that points a service process at a fresh database of the given kind. */
+/**
+ * The environment that points a service process at a fresh database of the given
+ * kind. Call it inside a test: the database is removed when that test finishes.
+ */
 export async function serviceEnvFor(backend: Backend): Promise<Record<string, string>> {
-  const { config } = await testDatabaseConfig(backend);
+  const { config, cleanup } = await testDatabaseConfig(backend);
+  onTestFinished(cleanup);
   return config.kind === 'pglite'
     ? { DATA_DIR: config.dataDir, SHUTDOWN_DELAY_SECONDS: '0' }
     : { DATABASE_URL: config.connectionString!, SHUTDOWN_DELAY_SECONDS: '0' };
