@@ -26,7 +26,9 @@ const volumes: string[] = [];
 
 async function startContainer(name: string, env: Record<string, string>, volume?: string): Promise<string> {
   const port = await freePort();
-  const args = ['run', '--detach', '--name', name, '--read-only', '--network', 'host', '--env', `PORT=${port}`, '--env', 'HOST=127.0.0.1'];
+  // As the chart's pod security context runs it: read-only root, no capabilities,
+  // no privilege escalation.
+  const args = ['run', '--detach', '--name', name, '--read-only', '--cap-drop=ALL', '--security-opt=no-new-privileges', '--network', 'host', '--env', `PORT=${port}`, '--env', 'HOST=127.0.0.1'];
   for (const [key, value] of Object.entries(env)) args.push('--env', `${key}=${value}`);
   if (volume !== undefined) args.push('--volume', `${volume}:/app/data`);
   containers.push(name);
@@ -113,6 +115,8 @@ describe.skipIf(skip)('the container image', () => {
 
     const status = await podman(['exec', name, 'cat', '/proc/1/status']);
     expect(status).toMatch(/^Uid:\s+1000\s+1000\s+1000\s+1000$/m);
+    expect(status).toMatch(/^CapEff:\s+0+$/m);
+    expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
     const cmdline = (await podman(['exec', name, 'cat', '/proc/1/cmdline'])).split('\0').filter(Boolean);
     expect(cmdline).toEqual(['node', '--max-semi-space-size=4', 'dist/server.js']);
     // The root filesystem really is read-only.
