@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +38,15 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
     const result = await promtool(['check', 'rules', join(CHART_DIR, 'rules', 'recording.yaml')]);
     expect(result.ok, result.output).toBe(true);
     expect(result.output).toMatch(/SUCCESS: \d+ rules found/);
+  });
+
+  it('`promtool test rules` passes the unit tests in wiki-chart/rules-tests/', async () => {
+    const dir = join(CHART_DIR, 'rules-tests');
+    const files = readdirSync(dir).filter((file) => file.endsWith('_test.yaml'));
+    expect(files.length).toBeGreaterThan(0);
+    const result = await promtool(['test', 'rules', ...files.map((file) => join(dir, file))]);
+    expect(result.ok, result.output).toBe(true);
+    expect(result.output).toContain('SUCCESS');
   });
 
   it('promtool catches a broken configuration (the check can fail)', async () => {
