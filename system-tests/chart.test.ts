@@ -374,6 +374,14 @@ describe('templating details', () => {
     expect(await checksum([])).toBe(await checksum([]));
   });
 
+  it('no PodDisruptionBudget that would block every drain (one replica, minAvailable 1)', async () => {
+    const pdbs = async (set: string[]) => byKind(await renderChart([], set), 'PodDisruptionBudget');
+    expect(await pdbs([])).toHaveLength(1);
+    expect(await pdbs(['api.replicaCount=1'])).toHaveLength(0);
+    expect(await pdbs(['api.replicaCount=3', 'api.podDisruptionBudget.minAvailable=2'])).toHaveLength(1);
+    expect(await pdbs(['api.autoscaling.enabled=true', 'api.autoscaling.minReplicas=1'])).toHaveLength(0);
+  });
+
   it('an existing Secret replaces the generated one', async () => {
     const objects = await renderChart([join(CI_DIR, 'existing-secret-values.yaml')]);
     expect(byKind(objects, 'Secret')).toHaveLength(0);
