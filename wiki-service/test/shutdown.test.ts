@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { BACKENDS, backendUnavailable } from './support/backends.js';
 import { client } from './support/http.js';
 import { serviceEnvFor } from './support/app.js';
+import { PostgresServer } from './support/postgres.js';
 import { startService } from './support/service.js';
 
 // Kubernetes sends SIGTERM and, at the same time, starts removing the pod from the
@@ -89,3 +90,18 @@ describe.each(BACKENDS)('graceful shutdown on %s', (backend) => {
     expect(exit).toEqual({ code: 1, signal: null });
   });
 });
+
+describe.skipIf(backendUnavailable('postgres'))('graceful shutdown during a database outage', () => {
+  it('SIGTERM while PostgreSQL is down still finishes and exits 0', async () => {
+    const postgres = await PostgresServer.create(); // its own server: this test destroys it
+    const service = await startService({ DATABASE_URL: await postgres.createDatabase(), SHUTDOWN_DELAY_SECONDS: '0', DB_CONNECT_TIMEOUT_SECONDS: '1' });
+    const api = client(service.baseUrl);
+    expect((await api.post('/users', { name: 'before' })).status).toBe(200); // the pool has open connections
+    await postgres.destroy();
+    expect((await api.get('/user/1')).status).toBe(503);
+    service.child.kill('SIGTERM');
+    const exit = await Promise.race([service.exited, sleep(15_000).then(() => 'still running')]);
+    expect(exit).toEqual({ code: 0, signal: null });
+  });
+});
+
