@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client } from '../wiki-service/test/support/http.js';
 import type { PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { MIGRATE_SCRIPT, runNode, SERVER_SCRIPT, startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
@@ -71,24 +72,17 @@ describe.skipIf(skip)('the API with the environment the chart gives it', () => {
     });
 
     it('serves the original endpoints', async () => {
-      const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-        const response = await fetch(`${service.baseUrl}${path}`, {
-          method,
-          headers: body === undefined ? {} : { 'content-type': 'application/json' },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
-        return { status: response.status, body: response.headers.get('content-type')?.includes('json') ? await response.json() : await response.text() };
-      };
-      const user = await call('POST', '/users', { name: 'from the chart' });
+      const api = client(service.baseUrl);
+      const user = await api.post('/users', { name: 'from the chart' });
       expect(user.status).toBe(200);
-      expect((await call('GET', `/user/${user.body.id}`)).body).toEqual(user.body);
-      const post = await call('POST', '/posts', { user_id: user.body.id, content: 'deployed' });
+      expect((await api.get(`/user/${user.body.id}`)).body).toEqual(user.body);
+      const post = await api.post('/posts', { user_id: user.body.id, content: 'deployed' });
       expect(post.status).toBe(200);
-      expect((await call('GET', `/posts/${post.body.post_id}`)).body).toEqual(post.body);
-      expect((await call('GET', '/user/2147483647')).body).toEqual({ detail: 'User not found' });
-      expect((await call('GET', '/')).body.message).toBe('User and Post API');
-      expect((await call('GET', '/ready')).status).toBe(200);
-      expect((await call('GET', '/metrics')).body).toMatch(/^users_created_total 1$/m);
+      expect((await api.get(`/posts/${post.body.post_id}`)).body).toEqual(post.body);
+      expect((await api.get('/user/2147483647')).body).toEqual({ detail: 'User not found' });
+      expect((await api.get('/')).body.message).toBe('User and Post API');
+      expect((await api.get('/ready')).status).toBe(200);
+      expect((await api.get('/metrics')).text).toMatch(/^users_created_total 1$/m);
     });
 
     it("the helm test pod's script passes against it", async () => {

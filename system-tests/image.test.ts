@@ -4,6 +4,7 @@ import { appendFile, cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client } from '../wiki-service/test/support/http.js';
 import { PostgresServer, freePort } from '../wiki-service/test/support/postgres.js';
 import { podman, podmanMissing, REPO_ROOT, run } from './support/podman.js';
 import { skipLoudly } from './support/skip.js';
@@ -47,24 +48,16 @@ async function startContainer(name: string, env: Record<string, string>, volume?
   throw new Error(`container did not answer /health:\n${await podman(['logs', name])}`);
 }
 
-async function json(baseUrl: string, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
-
 /** Creates a user and a post, reads both back, and checks /metrics counted them. */
 async function exerciseApi(baseUrl: string) {
-  const user = await json(baseUrl, 'POST', '/users', { name: 'in a container 🐳' });
+  const api = client(baseUrl);
+  const user = await api.post('/users', { name: 'in a container 🐳' });
   expect(user.status).toBe(200);
-  const post = await json(baseUrl, 'POST', '/posts', { user_id: user.body.id, content: 'hello from the image' });
+  const post = await api.post('/posts', { user_id: user.body.id, content: 'hello from the image' });
   expect(post.status).toBe(200);
-  expect((await json(baseUrl, 'GET', `/user/${user.body.id}`)).body).toEqual(user.body);
-  expect((await json(baseUrl, 'GET', `/posts/${post.body.post_id}`)).body).toEqual(post.body);
-  const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
+  expect((await api.get(`/user/${user.body.id}`)).body).toEqual(user.body);
+  expect((await api.get(`/posts/${post.body.post_id}`)).body).toEqual(post.body);
+  const metrics = (await api.get('/metrics')).text;
   expect(metrics).toMatch(/^users_created_total 1$/m);
   expect(metrics).toMatch(/^posts_created_total 1$/m);
   return { user: user.body, post: post.body };
@@ -134,7 +127,7 @@ describe.skipIf(skip)('the container image', () => {
 
     // A new container on the same volume finds the data.
     const again = await startContainer(`${name}-again`, {}, volume);
-    expect((await json(again, 'GET', `/user/${user.id}`)).body).toEqual(user);
+    expect((await client(again).get(`/user/${user.id}`)).body).toEqual(user);
   });
 
   it('against a PostgreSQL on the host', async () => {
@@ -144,7 +137,7 @@ describe.skipIf(skip)('the container image', () => {
       const baseUrl = await startContainer(name, { DATABASE_URL: await postgres.createDatabase('image') });
       expect(await podman(['logs', name])).toMatch(/"database":"PostgreSQL postgresql:\/\/wiki@127\.0\.0\.1:\d+\/image_/);
       await exerciseApi(baseUrl);
-      expect((await json(baseUrl, 'GET', '/ready')).body).toEqual({ status: 'ready' });
+      expect((await client(baseUrl).get('/ready')).body).toEqual({ status: 'ready' });
       await podman(['stop', '--time', '10', name], { timeoutMs: 30_000 });
       expect(await podman(['inspect', name, '--format', '{{.State.ExitCode}}'])).toBe('0');
     } finally {

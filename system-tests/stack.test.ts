@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client } from '../wiki-service/test/support/http.js';
 import type { PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
@@ -211,21 +212,20 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from 
   });
 
   it(`after ${USERS} users and ${POSTS} posts spread over both pods, the sums are exact and each pod has its own series`, async () => {
-    const call = (baseUrl: string, path: string, body: unknown) =>
-      fetch(`${baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const pods = apis.map((api) => client(api.baseUrl));
     const userIds: number[] = [];
     for (let i = 0; i < USERS; i++) {
-      const response = await call(apis[i % 2]!.baseUrl, '/users', { name: `stack user ${i}` });
+      const response = await pods[i % 2]!.post('/users', { name: `stack user ${i}` });
       expect(response.status).toBe(200);
-      userIds.push(((await response.json()) as { id: number }).id);
+      userIds.push(response.body.id);
     }
     for (let i = 0; i < POSTS; i++) {
       // Uneven on purpose: 5 posts on one pod, 2 on the other.
-      const response = await call(apis[i < 5 ? 0 : 1]!.baseUrl, '/posts', { user_id: userIds[i], content: `stack post ${i}` });
+      const response = await pods[i < 5 ? 0 : 1]!.post('/posts', { user_id: userIds[i], content: `stack post ${i}` });
       expect(response.status).toBe(200);
     }
     // A failed write is not counted anywhere.
-    expect((await call(apis[1]!.baseUrl, '/posts', { user_id: 2147483647, content: 'orphan' })).status).toBe(404);
+    expect((await pods[1]!.post('/posts', { user_id: 2147483647, content: 'orphan' })).status).toBe(404);
 
     await until(`sum(users_created_total) == ${USERS}`, 60_000, async () => {
       const [users] = await query('sum(users_created_total)');
@@ -257,7 +257,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from 
   });
 
   it('measures one scrape and the storage cost (figures for docs/PHASE7_PROMETHEUS.md)', async () => {
-    const exposition = await (await fetch(`${apis[0]!.baseUrl}/metrics`)).text();
+    const exposition = (await client(apis[0]!.baseUrl).get('/metrics')).text;
     const [scraped] = await query(`scrape_samples_scraped{pod="${POD_NAMES[0]}"}`);
     const [headSeries] = await query('prometheus_tsdb_head_series');
     const samplesPerScrape = Number(scraped!.value[1]);
@@ -315,11 +315,6 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from 
     expect(targets.find((target) => target.labels.pod === POD_NAMES[0])?.health).toBe('up');
     const [up] = await query(`up{pod="${POD_NAMES[1]}"}`);
     expect(up?.value[1]).toBe('0');
-    const response = await fetch(`${apis[0]!.baseUrl}/users`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'still served' }),
-    });
-    expect(response.status).toBe(200);
+    expect((await client(apis[0]!.baseUrl).post('/users', { name: 'still served' })).status).toBe(200);
   });
 });
