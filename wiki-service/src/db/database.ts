@@ -59,6 +59,13 @@ function openPostgres(config: Extract<DatabaseConfig, { kind: 'postgres' }>, log
   // it and opens a fresh one on demand, which is how the service recovers by itself.
   pool.on('error', (error) => log.warn({ err: error }, 'idle database connection lost'));
   pool.on('connect', (client) => {
+    // The pool listens for errors only on idle connections. A connection that dies
+    // while checked out (PostgreSQL restarting under load, its backend terminated)
+    // also emits 'error' on the client, which would crash the process without a
+    // listener. Nothing more is needed here: the query in flight fails with the same
+    // error (the request answers 503), the client is marked unusable, and the pool
+    // discards it when it is released.
+    client.on('error', () => {});
     // Queued ahead of the client's first query, so no query runs before it.
     client.query(SET_SESSION_UTC).catch(() => {});
   });

@@ -128,6 +128,41 @@ export class PostgresServer {
     await this.run('pg_ctl', ['--pgdata', this.dataDir, '--wait', '--mode', 'fast', 'stop']);
   }
 
+  /** `pg_ctl restart -m fast`: running transactions rolled back, every client disconnected, then up again. */
+  async restart(): Promise<void> {
+    await this.run('pg_ctl', ['--pgdata', this.dataDir, '--wait', '--mode', 'fast', 'stop']);
+    await this.start();
+  }
+
+  /**
+   * kill -9 of the postmaster, as an OOM kill or a node failure does, then a start
+   * with crash recovery. The orphaned backends exit by themselves once they notice;
+   * until they have, the new postmaster refuses to start on their shared memory, so
+   * the start is retried.
+   */
+  async killAndStart(): Promise<void> {
+    const pid = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    process.kill(pid, 'SIGKILL');
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await this.start();
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  }
+
+  /** Ends every session on one database while the server stays up (pg_terminate_backend). */
+  async terminateBackends(database: string): Promise<number> {
+    const rows = await this.query<{ terminated: boolean }>(
+      `SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE datname = '${database}' AND pid <> pg_backend_pid()`,
+    );
+    return rows.filter((row) => row.terminated).length;
+  }
+
   /** Stops the server and deletes its folder. */
   async destroy(): Promise<void> {
     await this.stop().catch(() => {});

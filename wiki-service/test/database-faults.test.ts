@@ -1,0 +1,186 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendUnavailable } from './support/backends.js';
+import { client, metricValue } from './support/http.js';
+import { PostgresServer } from './support/postgres.js';
+import { startService, type ServiceProcess } from './support/service.js';
+
+// PostgreSQL fails while 8 writers are in flight: its backends are terminated, it
+// restarts, its postmaster is killed. An idle pool hides what this finds: a
+// connection that dies while checked out for a query. The service must stay up,
+// answer 503 quickly while PostgreSQL is gone, recover by itself, and keep every
+// write it acknowledged.
+
+const WRITERS = 8;
+const ROUNDS_PER_FAULT = 3;
+const CONNECT_TIMEOUT_SECONDS = 1;
+const QUERY_TIMEOUT_SECONDS = 3;
+// A request that takes longer than the service's own timeouts allow is hanging.
+const HANG_LIMIT_MS = (CONNECT_TIMEOUT_SECONDS + QUERY_TIMEOUT_SECONDS + 2) * 1000;
+// "Recovers by itself within a few seconds of PostgreSQL being back."
+const RECOVERY_LIMIT_MS = 10_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Acknowledged {
+  users: Map<number, string>;
+  posts: Map<number, { userId: number; content: string }>;
+}
+
+/** 8 loops that create a user, then a post by that user, until stopped; every 200 is recorded. */
+function startWriters(baseUrl: string, writers: number) {
+  const acknowledged: Acknowledged = { users: new Map(), posts: new Map() };
+  const statuses = new Map<string, number>();
+  const unexpected: string[] = [];
+  let slowest503Ms = 0;
+  let lastAckAt = 0;
+  let running = true;
+
+  const send = async (path: string, body: object): Promise<any> => {
+    const started = performance.now();
+    let status: number;
+    let json: any;
+    try {
+      const response = await fetch(`${baseUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(HANG_LIMIT_MS),
+      });
+      status = response.status;
+      json = await response.json();
+    } catch (error) {
+      // A refused connection (the process died), a reset, or a hang past the limit.
+      unexpected.push(`${path}: ${(error as Error).message}`);
+      await sleep(100);
+      return undefined;
+    }
+    const elapsed = performance.now() - started;
+    statuses.set(String(status), (statuses.get(String(status)) ?? 0) + 1);
+    if (status === 200) {
+      lastAckAt = Date.now();
+      return json;
+    }
+    if (status === 503) {
+      slowest503Ms = Math.max(slowest503Ms, elapsed);
+      if (json?.detail !== 'Database unavailable, try again shortly') unexpected.push(`503 body ${JSON.stringify(json)}`);
+      await sleep(20); // as a client honouring Retry-After would, only sooner
+      return undefined;
+    }
+    unexpected.push(`${path}: ${status} ${JSON.stringify(json)}`);
+    return undefined;
+  };
+
+  const writer = async (w: number) => {
+    for (let n = 0; running; n++) {
+      const name = `writer ${w} user ${n}`;
+      const user = await send('/users', { name });
+      if (user === undefined) continue;
+      acknowledged.users.set(user.id, name);
+      const content = `post ${n} by writer ${w}`;
+      const post = await send('/posts', { user_id: user.id, content });
+      if (post !== undefined) acknowledged.posts.set(post.post_id, { userId: user.id, content });
+    }
+  };
+  const done = Promise.all(Array.from({ length: writers }, (_, w) => writer(w)));
+
+  return {
+    acknowledged,
+    statuses,
+    unexpected,
+    slowest503Ms: () => slowest503Ms,
+    lastAckAt: () => lastAckAt,
+    writes: () => acknowledged.users.size + acknowledged.posts.size,
+    async stop() {
+      running = false;
+      await done;
+    },
+  };
+}
+
+describe.skipIf(backendUnavailable('postgres'))('PostgreSQL faults under load', () => {
+  let postgres: PostgresServer;
+  let databaseName: string;
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    // Its own server, since the test kills it; durable, since the test counts on commits.
+    postgres = await PostgresServer.create({ durable: true });
+    const url = await postgres.createDatabase('faults');
+    databaseName = new URL(url).pathname.slice(1);
+    service = await startService({
+      DATABASE_URL: url,
+      DB_CONNECT_TIMEOUT_SECONDS: String(CONNECT_TIMEOUT_SECONDS),
+      DB_QUERY_TIMEOUT_SECONDS: String(QUERY_TIMEOUT_SECONDS),
+      SHUTDOWN_DELAY_SECONDS: '0',
+      LOG_LEVEL: 'warn',
+    }, { discardStdout: true });
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await postgres?.destroy();
+  });
+
+  it(`${WRITERS} writers through backend termination, fast restart and kill -9 of the postmaster (${ROUNDS_PER_FAULT} each): the process stays up, 503 quickly, recovers, keeps every acknowledged write`, async () => {
+    const faults: Array<[string, () => Promise<unknown>]> = [
+      ['pg_terminate_backend', () => postgres.terminateBackends(databaseName)],
+      ['pg_ctl restart -m fast', () => postgres.restart()],
+      ['kill -9 postmaster', () => postgres.killAndStart()],
+    ];
+    const load = startWriters(service.baseUrl, WRITERS);
+    const figures: string[] = [];
+    try {
+      for (const [fault, inject] of faults) {
+        for (let round = 1; round <= ROUNDS_PER_FAULT; round++) {
+          // Writes are flowing (the pool is busy) when the fault hits.
+          const before = load.writes();
+          while (load.writes() < before + 50) {
+            expect(service.child.exitCode, service.output()).toBeNull();
+            await sleep(10);
+          }
+          const injectedAt = Date.now();
+          await inject();
+          const backAt = Date.now();
+          while (load.lastAckAt() <= backAt) {
+            expect(service.child.exitCode, `the service died after ${fault}:\n${service.output()}`).toBeNull();
+            expect(Date.now() - backAt, `no write succeeded within ${RECOVERY_LIMIT_MS} ms of PostgreSQL being back after ${fault}`).toBeLessThan(RECOVERY_LIMIT_MS);
+            await sleep(10);
+          }
+          figures.push(`${fault} #${round}: PostgreSQL back after ${backAt - injectedAt} ms, first acknowledged write ${load.lastAckAt() - backAt} ms later`);
+        }
+      }
+    } finally {
+      await load.stop();
+    }
+    console.log(
+      [
+        ...figures,
+        `statuses: ${JSON.stringify(Object.fromEntries(load.statuses))}, slowest 503: ${load.slowest503Ms().toFixed(0)} ms`,
+        `acknowledged: ${load.acknowledged.users.size} users, ${load.acknowledged.posts.size} posts`,
+      ].join('\n'),
+    );
+
+    expect(service.child.exitCode, service.output()).toBeNull();
+    expect(load.unexpected).toEqual([]);
+    expect(load.statuses.get('503') ?? 0, 'the faults were felt').toBeGreaterThan(0);
+    expect((await fetch(`${service.baseUrl}/ready`)).status).toBe(200);
+
+    // Every acknowledged write is in the database, exactly as acknowledged.
+    const users = new Map(
+      (await postgres.query<{ id: number; name: string }>('SELECT id, name FROM users', databaseName)).map((row) => [row.id, row.name]),
+    );
+    const posts = new Map(
+      (await postgres.query<{ id: number; user_id: number; content: string }>('SELECT id, user_id, content FROM posts', databaseName)).map(
+        (row) => [row.id, { userId: row.user_id, content: row.content }],
+      ),
+    );
+    const lostUsers = [...load.acknowledged.users].filter(([id, name]) => users.get(id) !== name);
+    const lostPosts = [...load.acknowledged.posts].filter(([id, post]) => JSON.stringify(posts.get(id)) !== JSON.stringify(post));
+    expect(lostUsers).toEqual([]);
+    expect(lostPosts).toEqual([]);
+
+    // The counters count exactly the acknowledged creations (never a rolled-back one).
+    const exposition = (await client(service.baseUrl).get('/metrics')).text;
+    expect(metricValue(exposition, 'users_created_total')).toBe(load.acknowledged.users.size);
+    expect(metricValue(exposition, 'posts_created_total')).toBe(load.acknowledged.posts.size);
+  });
+});
