@@ -213,6 +213,61 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       }
     });
 
+    // Numbers that JavaScript would read but the original refused ("0x1" is not an
+    // integer to Python), and numbers that parse as ±Infinity: each once reached the
+    // database and answered 500 or found user 1.
+    const NOT_DECIMAL_INTEGERS = ['Infinity', '-Infinity', '1e309', 'NaN', '0x1', '1e0', '0b1', '0o1', '1.0', '+1', '%201', '1%20', '1_0', ''];
+    const idPaths = (id: string) => [`/user/${id}`, `/users/${id}`, `/posts/${id}`, `/users/${id}/posts`];
+
+    test.each(NOT_DECIMAL_INTEGERS.filter((id) => id !== ''))('path id %j is 422 "value is not a valid integer" for every method', async (id) => {
+      const attempts: Array<[string, string]> = [
+        ...idPaths(id).map((path): [string, string] => ['GET', path]),
+        ['HEAD', `/user/${id}`],
+        ['PATCH', `/users/${id}`],
+        ['PATCH', `/posts/${id}`],
+        ['DELETE', `/users/${id}`],
+        ['DELETE', `/posts/${id}`],
+      ];
+      for (const [method, path] of attempts) {
+        const body = method === 'PATCH' ? { json: { name: 'x', content: 'x' } } : {};
+        const response = await request(api.baseUrl, method, path, body);
+        expect(response.status, `${method} ${path}`).toBe(422);
+        if (method === 'HEAD') continue;
+        expect(response.body, `${method} ${path}`).toEqual({
+          detail: [{ loc: ['path', 'id'], msg: 'value is not a valid integer', type: 'type_error.integer' }],
+        });
+      }
+    });
+
+    test.each(['limit', 'cursor', 'user_id'])('query %s that is not a decimal integer is 422 at ["query", name]', async (name) => {
+      for (const value of NOT_DECIMAL_INTEGERS) {
+        const response = await api.get(`/posts?${name}=${value}`);
+        expect(response.status, `${name}=${value}`).toBe(422);
+        expect(response.body.detail, `${name}=${value}`).toEqual([
+          { loc: ['query', name], msg: 'value is not a valid integer', type: 'type_error.integer' },
+        ]);
+      }
+    });
+
+    test('a number of 400 digits is out of range, not Infinity', async () => {
+      // Beyond a double's range (over 309 digits) only in the query string: a path
+      // parameter over 100 characters is refused earlier, with 414.
+      const huge = '1'.repeat(400);
+      const long = '1'.repeat(90);
+      for (const path of [`/user/${long}`, `/posts/${long}`, `/posts?cursor=${huge}`, `/users?limit=${huge}`, `/posts?user_id=${huge}`]) {
+        const response = await api.get(path);
+        expect(response.status, path).toBe(422);
+        expect(response.body.detail[0].type, path).toBe('value_error.number.not_le');
+      }
+    });
+
+    test('leading zeros are still a decimal integer (as in the original)', async () => {
+      const user = await createUser('zero-padded');
+      const response = await api.get(`/user/${String(user.id).padStart(6, '0')}`);
+      expect(response.status).toBe(200);
+      expect(response.body).toEqual(user);
+    });
+
     test.each([
       ['limit=0', ['query', 'limit']],
       ['limit=101', ['query', 'limit']],

@@ -18,17 +18,18 @@ export interface ValidationIssue {
   type: string;
 }
 
-// Path and query values arrive as text, so they are coerced ("42" -> 42); JSON
-// bodies are not, so {"user_id": "42"} or {"name": 42} is a type error, not a guess.
-const ajvOptions = { allErrors: true, useDefaults: true, strict: true } as const;
-const bodyAjv = new Ajv.default({ ...ajvOptions, coerceTypes: false });
-const urlAjv = new Ajv.default({ ...ajvOptions, coerceTypes: true });
+// Neither JSON bodies nor URL values are coerced by Ajv: {"user_id": "42"} or
+// {"name": 42} is a type error, not a guess. Path and query values arrive as text, so
+// their integers are parsed here first (see parseUrlIntegers).
+const ajvOptions = { allErrors: true, useDefaults: true, strict: true, coerceTypes: false } as const;
+const bodyAjv = new Ajv.default(ajvOptions);
+const urlAjv = new Ajv.default(ajvOptions);
 
 const LOCATION_OF_PART: Record<string, string> = { body: 'body', params: 'path', querystring: 'query', headers: 'header' };
 
 export const validation = fp(async (app: FastifyInstance) => {
   app.setValidatorCompiler(({ schema, httpPart }) =>
-    httpPart === 'body' ? bodyAjv.compile(schema) : urlAjv.compile(schema),
+    httpPart === 'body' ? bodyAjv.compile(schema) : compileUrlValidator(schema as UrlSchema),
   );
 
   // One parser for every request body, whatever its Content-Type says: the original
@@ -44,6 +45,52 @@ export const validation = fp(async (app: FastifyInstance) => {
     }
   });
 });
+
+interface UrlSchema {
+  type: 'object';
+  properties: Record<string, { type?: string }>;
+}
+
+type UrlValidator = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
+
+/**
+ * Path parameters and query strings are flat objects of text. Their integers are
+ * parsed by parseUrlIntegers, then Ajv checks types and ranges. Ajv's own coercion is
+ * not used: it reads "0x1", "1e0", "+1" and " 1" as 1, and "Infinity" or a 400-digit
+ * string as Infinity, which then skips its range checks and reaches the database.
+ */
+function compileUrlValidator(schema: UrlSchema): UrlValidator {
+  const integerFields: string[] = [];
+  for (const [name, property] of Object.entries(schema.properties)) {
+    if (property.type === 'integer') integerFields.push(name);
+    else if (property.type !== 'string') throw new Error(`URL schemas hold strings and integers only; ${name} is ${property.type}`);
+  }
+  const validate = urlAjv.compile(schema);
+  const validator: UrlValidator = (data) => {
+    if (typeof data === 'object' && data !== null) parseUrlIntegers(data as Record<string, unknown>, integerFields);
+    const valid = validate(data);
+    validator.errors = validate.errors;
+    return valid;
+  };
+  return validator;
+}
+
+const DECIMAL_INTEGER = /^-?[0-9]+$/;
+
+/**
+ * Replaces each field that is written as a plain decimal integer by its number;
+ * anything else stays text, which Ajv then reports as "value is not a valid integer".
+ * A number too large for a double becomes the largest finite one, so the range check
+ * (not the type check) names the problem, as it does for any other large value.
+ */
+export function parseUrlIntegers(data: Record<string, unknown>, fields: string[]): void {
+  for (const field of fields) {
+    const text = data[field];
+    if (typeof text !== 'string' || !DECIMAL_INTEGER.test(text)) continue;
+    const value = Number(text);
+    data[field] = Number.isFinite(value) ? value : Math.sign(value) * Number.MAX_VALUE;
+  }
+}
 
 /** Translates Ajv's errors into FastAPI's `detail` entries. */
 export function toValidationIssues(errors: ErrorObject[], httpPart: string | undefined, data: unknown): ValidationIssue[] {
