@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { HttpTimeouts } from './config.js';
 import type { DatabaseHandle } from './db/database.js';
-import { errors } from './plugins/errors.js';
+import { answerClientError, answerFrameworkError, commonHeaders, errors } from './plugins/errors.js';
 import { health } from './plugins/health.js';
 import { metrics } from './plugins/metrics.js';
 import { openapi } from './plugins/openapi.js';
@@ -21,22 +22,32 @@ export interface AppOptions {
   /** Opened (and later closed) by the caller; the app only uses it. */
   database: DatabaseHandle;
   logger: FastifyBaseLogger;
+  timeouts: HttpTimeouts;
 }
 
 /** Builds the whole HTTP application without listening, so tests can run it in-process. */
-export async function buildApp({ database, logger }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ database, logger, timeouts }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
     logController: new OneLinePerRequest(),
     genReqId: requestIdOf,
     bodyLimit: BODY_LIMIT_BYTES,
+    // Without these a client that never finishes its request holds its connection
+    // (and a file descriptor) forever: Fastify turns Node's request timeout off.
+    requestTimeout: timeouts.requestTimeoutMs,
+    keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+    // Node checks for overdue requests this often (its default, 30 s, would let a
+    // 10 s timeout run to 40 s).
+    http: { headersTimeout: timeouts.headersTimeoutMs, connectionsCheckingInterval: 1000 },
+    clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
     // `POST /users/` is `POST /users`: the original answered 307 there, which many
     // clients do not follow for POST.
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
+    reply.headers(commonHeaders(request.id));
   });
 
   await app.register(validation);

@@ -14,9 +14,20 @@ export type DatabaseConfig =
       queryTimeoutMs: number;
     };
 
+/** How long a client may take, enforced by Node's HTTP server (which answers 408 and closes). */
+export interface HttpTimeouts {
+  /** The whole request, headers and body, must have arrived within this. */
+  requestTimeoutMs: number;
+  /** The request headers must have arrived within this. */
+  headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+}
+
 export interface Config {
   host: string;
   port: number;
+  http: HttpTimeouts;
   logLevel: LogLevel;
   shutdownDelayMs: number;
   migrateOnStart: boolean;
@@ -48,11 +59,13 @@ export function loadConfig(env: Env = process.env): Config {
   const shutdownDelaySeconds = read.number('SHUTDOWN_DELAY_SECONDS', 5, 0, 300);
   const migrateOnStart = read.boolean('MIGRATE_ON_START', true);
   const database = readDatabaseConfig(env, read);
+  const http = readHttpTimeouts(read, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     host,
     port,
+    http,
     logLevel,
     shutdownDelayMs: Math.round(shutdownDelaySeconds * 1000),
     migrateOnStart,
@@ -74,6 +87,23 @@ function readDatabaseConfig(env: Env, read: EnvReader): DatabaseConfig {
     poolMax: read.integer('DB_POOL_MAX', 10, 1, 1000),
     connectTimeoutMs: read.number('DB_CONNECT_TIMEOUT_SECONDS', 3, 0.1, 600) * 1000,
     queryTimeoutMs: read.number('DB_QUERY_TIMEOUT_SECONDS', 10, 0.1, 3600) * 1000,
+  };
+}
+
+function readHttpTimeouts(read: EnvReader, problems: string[]): HttpTimeouts {
+  const requestSeconds = read.number('REQUEST_TIMEOUT_SECONDS', 30, 1, 3600);
+  const headersSeconds = read.number('HEADERS_TIMEOUT_SECONDS', 10, 1, 3600);
+  // Behind a load balancer this must be longer than the balancer's own idle timeout
+  // (60 s on AWS ALB): otherwise the service may close a connection just as the
+  // balancer sends a request on it, and the client gets a 502.
+  const keepAliveSeconds = read.number('KEEP_ALIVE_TIMEOUT_SECONDS', 72, 1, 3600);
+  if (headersSeconds > requestSeconds) {
+    problems.push(`HEADERS_TIMEOUT_SECONDS=${headersSeconds} must not exceed REQUEST_TIMEOUT_SECONDS=${requestSeconds}`);
+  }
+  return {
+    requestTimeoutMs: Math.round(requestSeconds * 1000),
+    headersTimeoutMs: Math.round(headersSeconds * 1000),
+    keepAliveTimeoutMs: Math.round(keepAliveSeconds * 1000),
   };
 }
 

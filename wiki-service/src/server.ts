@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     log.info({ applied }, applied.length > 0 ? 'migrations applied' : 'schema up to date');
   }
 
-  const app = await buildApp({ database, logger: log });
+  const app = await buildApp({ database, logger: log, timeouts: config.http });
   await app.listen({ host: config.host, port: config.port });
 
   let stopping = false;

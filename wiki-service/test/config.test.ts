@@ -22,6 +22,8 @@ describe('loadConfig', () => {
       shutdownDelayMs: 5000,
       migrateOnStart: true,
       database: { kind: 'pglite', dataDir: './data' },
+      // 72 s keep-alive outlasts the 60 s idle timeout of common load balancers.
+      http: { requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 72_000 },
     });
   });
 
@@ -46,6 +48,9 @@ describe('loadConfig', () => {
       DB_POOL_MAX: '4',
       DB_CONNECT_TIMEOUT_SECONDS: '1',
       DB_QUERY_TIMEOUT_SECONDS: '2',
+      REQUEST_TIMEOUT_SECONDS: '20',
+      HEADERS_TIMEOUT_SECONDS: '5.5',
+      KEEP_ALIVE_TIMEOUT_SECONDS: '650',
     });
     expect(config).toMatchObject({
       host: '127.0.0.1',
@@ -54,6 +59,7 @@ describe('loadConfig', () => {
       shutdownDelayMs: 500,
       migrateOnStart: false,
       database: { kind: 'postgres', poolMax: 4, connectTimeoutMs: 1000, queryTimeoutMs: 2000 },
+      http: { requestTimeoutMs: 20_000, headersTimeoutMs: 5500, keepAliveTimeoutMs: 650_000 },
     });
   });
 
@@ -68,6 +74,13 @@ describe('loadConfig', () => {
     [{ PGHOST: 'db', DB_POOL_MAX: '0' }, 'DB_POOL_MAX="0"'],
     [{ DATABASE_URL: 'mysql://u:p@h/d' }, 'DATABASE_URL: expected a postgresql:// or postgres:// URL, got mysql://'],
     [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL: not a valid URL'],
+    [{ REQUEST_TIMEOUT_SECONDS: '0' }, 'REQUEST_TIMEOUT_SECONDS="0": expected a number from 1 to 3600'],
+    [{ HEADERS_TIMEOUT_SECONDS: 'never' }, 'HEADERS_TIMEOUT_SECONDS="never"'],
+    [{ KEEP_ALIVE_TIMEOUT_SECONDS: '-5' }, 'KEEP_ALIVE_TIMEOUT_SECONDS="-5"'],
+    [
+      { REQUEST_TIMEOUT_SECONDS: '5', HEADERS_TIMEOUT_SECONDS: '10' },
+      'HEADERS_TIMEOUT_SECONDS=10 must not exceed REQUEST_TIMEOUT_SECONDS=5',
+    ],
   ])('%j is refused with a message naming the variable', (env, message) => {
     expect(problemsOf(env as Record<string, string>).join('\n')).toContain(message);
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './support/app.js';
 import { BACKENDS, backendUnavailable } from './support/backends.js';
-import { metricValue, request } from './support/http.js';
+import { metricValue, rawExchange, request } from './support/http.js';
 
 // CONTRACT.md, row by row, on both databases.
 
@@ -295,6 +295,84 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect(response.body.name).toBe('extra');
       expect(response.body.id).not.toBe(999_999);
       expect(response.body).not.toHaveProperty('admin');
+    });
+
+    describe('malformed HTTP, URLs and headers: answered in FastAPI shape, never a 500', () => {
+      /** A whole HTTP/1.1 request, for raw sockets. */
+      const rawPost = (path: string, headerLines: string[], body: string) =>
+        `POST ${path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n${headerLines.map((line) => `${line}\r\n`).join('')}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
+      test.each([
+        ['empty', 'Content-Type:'],
+        ['a list', 'Content-Type: application/json, text/html'],
+        ['8,000 characters', `Content-Type: ${'a'.repeat(8000)}`],
+        ['not UTF-8', 'Content-Type: \xff\xfe/\xc3('],
+        ['a bare parameter', 'Content-Type: ;charset=utf-8'],
+      ])('a Content-Type that is %s does not matter: the body is read as JSON like any other', async (_name, header) => {
+        const name = `content type ${_name}`;
+        const valid = await rawExchange(api.baseUrl, Buffer.from(rawPost('/users', [header], JSON.stringify({ name })), 'latin1'));
+        expect(valid.received).toMatch(/^HTTP\/1\.1 200 /);
+        expect(valid.received).toContain(`"name":"${name}"`);
+        const invalid = await rawExchange(api.baseUrl, Buffer.from(rawPost('/users', [header], '{not json'), 'latin1'));
+        expect(invalid.received).toMatch(/^HTTP\/1\.1 422 /);
+        expect(invalid.received).toContain('"type":"value_error.jsondecode"');
+      });
+
+      test('a URL with broken percent-encoding is 400 {"detail"}, with a request id, and does not echo the URL', async () => {
+        const response = await api.get('/user/%E0%A4%A<script>');
+        expect(response.status).toBe(400);
+        expect(response.body).toEqual({ detail: 'Malformed URL: invalid percent-encoding' });
+        expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+        expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+        expect(response.text).not.toContain('script');
+      });
+
+      test('a path segment over 100 characters is 414 {"detail"}', async () => {
+        const response = await api.get(`/user/${'1'.repeat(101)}`);
+        expect(response.status).toBe(414);
+        expect(response.body).toEqual({ detail: 'URL path segment too long' });
+        expect(response.headers.get('x-request-id')).not.toBeNull();
+      });
+
+      test.each([
+        ['a malformed request line', 'GARBAGE /\x01 HTTP/1.1\r\n\r\n'],
+        ['a request pipelined behind a valid one that is malformed', 'GET /health HTTP/1.1\r\nHost: t\r\n\r\nGET /\x00 HTTP/1.1\r\n\r\n'],
+        ['a Content-Length that is not a number', 'POST /users HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n'],
+        ['two different Content-Lengths', 'POST /users HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'],
+      ])('%s is 400 {"detail"} with a request id, and the connection is closed', async (_name, bytes) => {
+        const { received, closedByServer } = await rawExchange(api.baseUrl, Buffer.from(bytes, 'latin1'));
+        expect(closedByServer).toBe(true);
+        const lastResponse = received.slice(received.lastIndexOf('HTTP/1.1 '));
+        expect(lastResponse).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+        expect(lastResponse).toMatch(/\r\nx-request-id: [0-9a-f-]{36}\r\n/);
+        expect(lastResponse).toMatch(/\r\nx-content-type-options: nosniff\r\n/);
+        expect(lastResponse.endsWith('\r\n\r\n{"detail":"Malformed HTTP request"}')).toBe(true);
+      });
+
+      test('headers over 16 KiB are 431 {"detail"}', async () => {
+        const { received } = await rawExchange(api.baseUrl, `GET /health HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+        expect(received).toMatch(/^HTTP\/1\.1 431 /);
+        expect(received).toContain('{"detail":"Request headers too large"}');
+      });
+
+      test('every response says X-Content-Type-Options: nosniff, successes and errors alike', async () => {
+        for (const response of [await api.get('/'), await api.get('/user/abc'), await api.get('/nowhere'), await api.get('/metrics')]) {
+          expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+        }
+      });
+
+      test('/docs is served with a Content-Security-Policy that allows only this service', async () => {
+        for (const path of ['/docs', '/docs/static/index.html', '/docs/static/swagger-initializer.js']) {
+          const response = await api.get(path);
+          expect(response.status, path).toBeLessThan(400);
+          const policy = response.headers.get('content-security-policy');
+          expect(policy, path).toContain("default-src 'self'");
+          expect(policy, path).toContain("script-src 'self'");
+          expect(policy, path).not.toMatch(/https?:|upgrade-insecure-requests|unsafe-eval/);
+        }
+        const initializer = (await api.get('/docs/static/swagger-initializer.js')).text;
+        expect(initializer).toContain('"validatorUrl":null');
+      });
     });
 
     test('an unknown path is 404 {"detail":"Not Found"}', async () => {

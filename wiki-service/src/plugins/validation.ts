@@ -34,6 +34,11 @@ export const validation = fp(async (app: FastifyInstance) => {
 
   // One parser for every request body, whatever its Content-Type says: the original
   // read any body as JSON, and clients such as `curl -d` send form content types.
+  // The header is dropped before parsing, since Fastify would refuse one it cannot
+  // parse (empty, a list, non-ASCII bytes) with a 415 before any parser runs.
+  app.addHook('onRequest', async (request) => {
+    delete request.headers['content-type'];
+  });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
     const text = body as string;

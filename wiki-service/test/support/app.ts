@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { onTestFinished } from 'vitest';
 import { buildApp } from '../../src/app.js';
-import type { DatabaseConfig } from '../../src/config.js';
+import { loadConfig, type DatabaseConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { sharedPostgres, type Backend } from './backends.js';
@@ -37,7 +37,7 @@ export async function startTestApp(backend: Backend): Promise<TestApp> {
   const logger = pino({ level: 'silent' });
   const database = await openDatabase(config, logger);
   await migrateToLatest(database.db);
-  const app = await buildApp({ database, logger });
+  const app = await buildApp({ database, logger, timeouts: loadConfig({}).http });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     ...client(address),

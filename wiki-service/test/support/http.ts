@@ -1,3 +1,5 @@
+import { connect } from 'node:net';
+
 // A tiny HTTP client for tests: real requests over the loopback network.
 
 export interface Response {
@@ -52,4 +54,24 @@ export type Client = ReturnType<typeof client>;
 export function metricValue(exposition: string, sample: string): number | undefined {
   const line = exposition.split('\n').find((entry) => entry.startsWith(`${sample} `));
   return line === undefined ? undefined : Number(line.slice(sample.length + 1));
+}
+
+/**
+ * Sends raw bytes on a new connection and collects everything the server sends back
+ * until it closes the connection (or `waitMs` passes). For requests no HTTP client
+ * would send: malformed, pipelined, or stalled halfway.
+ */
+export async function rawExchange(baseUrl: string, bytes: string | Buffer, waitMs = 5000): Promise<{ received: string; closedByServer: boolean }> {
+  const { hostname, port } = new URL(baseUrl);
+  const socket = connect(Number(port), hostname);
+  let received = '';
+  socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+  socket.write(bytes);
+  const closedByServer = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), waitMs);
+    socket.on('close', () => (clearTimeout(timer), resolve(true)));
+    socket.on('error', () => {});
+  });
+  socket.destroy();
+  return { received, closedByServer };
 }
