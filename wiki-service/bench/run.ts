@@ -12,6 +12,11 @@
 // noisy moment of the machine affects both sides of it) and we report the median
 // ratio, the median throughput and latencies, and the service's peak resident memory
 // (RSS) under load.
+//
+// Then the embedded database's footprint: the same service on PGlite in a new data
+// folder, its RSS after the first start, under load (POST /users, then reads), after
+// the load, and the same again after a restart on the same folder. The service on
+// PostgreSQL above is its baseline.
 
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -49,11 +54,74 @@ async function main(): Promise<void> {
     if (error.code === 'ENOENT') throw new Error('wrk is not installed: apt-get install -y wrk');
   });
   const postgres = await PostgresServer.create({ durable: true }); // fsync on, as in production
+  let postgresRss: number;
   try {
-    report(...(await measure(postgres)));
+    const [results, peakRss] = await measure(postgres);
+    report(results, peakRss);
+    postgresRss = Math.max(...peakRss.values());
   } finally {
     await postgres.destroy();
   }
+  reportFootprint(await measurePGliteFootprint(), postgresRss);
+}
+
+// ---- the embedded database's footprint ------------------------------------------
+
+const PGLITE_RSS_TARGET_MB = 200;
+
+interface Footprint {
+  start: number;
+  underLoad: number;
+  afterLoad: number;
+}
+
+async function measurePGliteFootprint(): Promise<{ firstStart: Footprint; restart: Footprint }> {
+  const dir = await mkdtemp(join(tmpdir(), 'wiki-bench-pglite-'));
+  const env = { DATA_DIR: join(dir, 'data'), SHUTDOWN_DELAY_SECONDS: '0' };
+  try {
+    const firstStart = await footprintOf(await startService(env, { discardStdout: true }));
+    const restart = await footprintOf(await startService(env, { discardStdout: true }));
+    return { firstStart, restart };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function footprintOf(service: ServiceProcess): Promise<Footprint> {
+  const pid = service.child.pid!;
+  try {
+    const start = await rssOf(pid);
+    const sampler = sampleRss(pid);
+    const created = await runWrk(service.baseUrl, `wrk.headers["Content-Type"] = "application/json"
+request = function() return wrk.format("POST", "/users", nil, '{"name":"footprint"}') end`);
+    const users = Math.floor(created.rps * SECONDS);
+    await runWrk(service.baseUrl, `request = function() return wrk.format("GET", "/user/" .. math.random(1, ${users})) end`);
+    const underLoad = await sampler.stop();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    return { start, underLoad, afterLoad: await rssOf(pid) };
+  } finally {
+    await service.stop();
+  }
+}
+
+function reportFootprint(footprint: { firstStart: Footprint; restart: Footprint }, postgresRss: number): void {
+  const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1).padStart(7);
+  console.log(`
+embedded database (PGlite) footprint, RSS in MB (baseline: the service on PostgreSQL peaked at ${mb(postgresRss).trim()} MB)`);
+  console.log('                     after start  peak under load  after load');
+  for (const [name, f] of [['first start', footprint.firstStart], ['restart', footprint.restart]] as const) {
+    console.log(`${name.padEnd(20)} ${mb(f.start)}      ${mb(f.underLoad)}        ${mb(f.afterLoad)}`);
+  }
+  // The target is the steady state (after start, after load). Peaks under load move
+  // by 20-30 MB with the moment V8 collects its garbage, so they are shown, not judged.
+  const steady = Math.max(...[footprint.firstStart, footprint.restart].flatMap((f) => [f.start, f.afterLoad])) / 1024 / 1024;
+  const met = steady <= PGLITE_RSS_TARGET_MB;
+  console.log(`highest steady state: ${steady.toFixed(1)} MB (target <= ${PGLITE_RSS_TARGET_MB} MB) ${met ? 'met' : 'MISSED'}`);
+}
+
+async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
 }
 
 type Results = Map<Scenario, { service: Measurement[]; ceiling: Measurement[] }>;
@@ -203,9 +271,7 @@ async function runCeiling(call: () => Promise<unknown>): Promise<Measurement> {
 function sampleRss(pid: number): { stop(): Promise<number> } {
   let peak = 0;
   const read = async () => {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    peak = Math.max(peak, kb * 1024);
+    peak = Math.max(peak, await rssOf(pid));
   };
   const timer = setInterval(() => void read().catch(() => {}), 100);
   return {

@@ -3,6 +3,7 @@ import { backendUnavailable } from './support/backends.js';
 import { client, metricValue } from './support/http.js';
 import { PostgresServer } from './support/postgres.js';
 import { startService, type ServiceProcess } from './support/service.js';
+import { sleep, startWriters } from './support/writers.js';
 
 // PostgreSQL fails while 8 writers are in flight: its backends are terminated, it
 // restarts, its postmaster is killed. An idle pool hides what this finds: a
@@ -18,84 +19,6 @@ const QUERY_TIMEOUT_SECONDS = 3;
 const HANG_LIMIT_MS = (CONNECT_TIMEOUT_SECONDS + QUERY_TIMEOUT_SECONDS + 2) * 1000;
 // "Recovers by itself within a few seconds of PostgreSQL being back."
 const RECOVERY_LIMIT_MS = 10_000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface Acknowledged {
-  users: Map<number, string>;
-  posts: Map<number, { userId: number; content: string }>;
-}
-
-/** 8 loops that create a user, then a post by that user, until stopped; every 200 is recorded. */
-function startWriters(baseUrl: string, writers: number) {
-  const acknowledged: Acknowledged = { users: new Map(), posts: new Map() };
-  const statuses = new Map<string, number>();
-  const unexpected: string[] = [];
-  let slowest503Ms = 0;
-  let lastAckAt = 0;
-  let running = true;
-
-  const send = async (path: string, body: object): Promise<any> => {
-    const started = performance.now();
-    let status: number;
-    let json: any;
-    try {
-      const response = await fetch(`${baseUrl}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(HANG_LIMIT_MS),
-      });
-      status = response.status;
-      json = await response.json();
-    } catch (error) {
-      // A refused connection (the process died), a reset, or a hang past the limit.
-      unexpected.push(`${path}: ${(error as Error).message}`);
-      await sleep(100);
-      return undefined;
-    }
-    const elapsed = performance.now() - started;
-    statuses.set(String(status), (statuses.get(String(status)) ?? 0) + 1);
-    if (status === 200) {
-      lastAckAt = Date.now();
-      return json;
-    }
-    if (status === 503) {
-      slowest503Ms = Math.max(slowest503Ms, elapsed);
-      if (json?.detail !== 'Database unavailable, try again shortly') unexpected.push(`503 body ${JSON.stringify(json)}`);
-      await sleep(20); // as a client honouring Retry-After would, only sooner
-      return undefined;
-    }
-    unexpected.push(`${path}: ${status} ${JSON.stringify(json)}`);
-    return undefined;
-  };
-
-  const writer = async (w: number) => {
-    for (let n = 0; running; n++) {
-      const name = `writer ${w} user ${n}`;
-      const user = await send('/users', { name });
-      if (user === undefined) continue;
-      acknowledged.users.set(user.id, name);
-      const content = `post ${n} by writer ${w}`;
-      const post = await send('/posts', { user_id: user.id, content });
-      if (post !== undefined) acknowledged.posts.set(post.post_id, { userId: user.id, content });
-    }
-  };
-  const done = Promise.all(Array.from({ length: writers }, (_, w) => writer(w)));
-
-  return {
-    acknowledged,
-    statuses,
-    unexpected,
-    slowest503Ms: () => slowest503Ms,
-    lastAckAt: () => lastAckAt,
-    writes: () => acknowledged.users.size + acknowledged.posts.size,
-    async stop() {
-      running = false;
-      await done;
-    },
-  };
-}
 
 describe.skipIf(backendUnavailable('postgres'))('PostgreSQL faults under load', () => {
   let postgres: PostgresServer;
@@ -113,7 +36,7 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL faults under load', 
       DB_QUERY_TIMEOUT_SECONDS: String(QUERY_TIMEOUT_SECONDS),
       SHUTDOWN_DELAY_SECONDS: '0',
       LOG_LEVEL: 'warn',
-    }, { discardStdout: true });
+    });
   });
   afterAll(async () => {
     await service?.stop();
@@ -126,7 +49,7 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL faults under load', 
       ['pg_ctl restart -m fast', () => postgres.restart()],
       ['kill -9 postmaster', () => postgres.killAndStart()],
     ];
-    const load = startWriters(service.baseUrl, WRITERS);
+    const load = startWriters(service.baseUrl, WRITERS, HANG_LIMIT_MS);
     const figures: string[] = [];
     try {
       for (const [fault, inject] of faults) {
@@ -162,6 +85,11 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL faults under load', 
     expect(service.child.exitCode, service.output()).toBeNull();
     expect(load.unexpected).toEqual([]);
     expect(load.statuses.get('503') ?? 0, 'the faults were felt').toBeGreaterThan(0);
+    // The log says what happened in a line an operator can read: never a whole
+    // serialized connection object (pg-pool attaches one to idle-connection errors).
+    const warnings = service.logLines().filter((line) => line.msg === 'idle database connection lost' || line.msg === 'database unavailable');
+    expect(warnings.length).toBeGreaterThan(0);
+    for (const line of warnings) expect(JSON.stringify(line)).not.toContain('connectionParameters');
     expect((await fetch(`${service.baseUrl}/ready`)).status).toBe(200);
 
     // Every acknowledged write is in the database, exactly as acknowledged.
