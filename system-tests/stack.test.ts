@@ -18,10 +18,11 @@ const execFileAsync = promisify(execFile);
 
 // Phase 7's success criteria, for real, on one machine: the chart rendered; a
 // throwaway PostgreSQL set up as the chart's; two API processes started with the
-// environment the Deployment gives its pods; and Debian's Prometheus started with the
-// rendered prometheus.yml, rules and arguments, unchanged except that Kubernetes pod
-// discovery is replaced by file discovery of the two local processes, labelled as pod
-// discovery would label them (so the chart's relabelling rules run as in a cluster).
+// environment the Deployment gives its pods; and Prometheus 3.5 (from Debian's
+// unstable suite, tools/fetch-prometheus.sh) started with the rendered
+// prometheus.yml, rules and arguments, unchanged except that Kubernetes pod discovery
+// is replaced by file discovery of the two local processes, labelled as pod discovery
+// would label them (so the chart's relabelling rules run as in a cluster).
 
 const skip = skipLoudly(prometheusMissing() ?? postgresMissing(), 'the stack test is');
 const PROMETHEUS_PORT = 9090; // the self-monitoring target is localhost:9090, as in the pod
@@ -181,9 +182,15 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from 
     // 1740MB (85% of 2Gi), which Prometheus prints in powers of two.
     expect(flags['storage.tsdb.retention.size']).toBe('1GiB716MiB');
     expect(flags['web.enable-lifecycle']).toBe('true');
-    const ui = await fetch(`${PROMETHEUS_URL}/graph`);
-    expect(ui.status).toBe(200);
-    expect(ui.headers.get('content-type')).toContain('text/html');
+    // Prometheus 3 serves its web UI at /query; "/" and 2.x's /graph redirect there.
+    // Debian's build leaves the UI's files out (its install-ui.sh would download them),
+    // so only that routing is checked here; the upstream image the chart deploys
+    // carries the UI itself.
+    for (const path of ['/', '/graph']) {
+      const redirect = await fetch(`${PROMETHEUS_URL}${path}`, { redirect: 'manual' });
+      expect(redirect.status, path).toBe(302);
+      expect(redirect.headers.get('location'), path).toMatch(/^\/query\??$/);
+    }
   });
 
   it('both API pods and Prometheus itself are up, with pod and namespace labels; the Pending pod is dropped', async () => {

@@ -1,22 +1,43 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { K8sObject } from './helm.js';
 
-// The real Prometheus and promtool, from Debian's `prometheus` package.
+// The real Prometheus 3, promtool, Alertmanager and amtool, from Debian's unstable
+// suite, fetched into system-tests/.cache/prometheus by tools/fetch-prometheus.sh
+// (.ci/run runs it; nothing is installed system-wide).
 
 const execFileAsync = promisify(execFile);
 
-export const PROMETHEUS = '/usr/bin/prometheus';
-export const PROMTOOL = '/usr/bin/promtool';
+const BIN_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '.cache', 'prometheus', 'bin');
+export const PROMETHEUS = join(BIN_DIR, 'prometheus');
+export const PROMTOOL = join(BIN_DIR, 'promtool');
+export const ALERTMANAGER = join(BIN_DIR, 'alertmanager');
+export const AMTOOL = join(BIN_DIR, 'amtool');
 
-/** Undefined when both binaries are there, else what is missing. */
+/** Undefined when every binary is there, else what is missing and how to get it. */
 export function prometheusMissing(): string | undefined {
-  const missing = [PROMETHEUS, PROMTOOL].filter((binary) => !existsSync(binary));
-  return missing.length === 0 ? undefined : `${missing.join(' and ')} missing (apt-get install -y prometheus)`;
+  const missing = [PROMETHEUS, PROMTOOL, ALERTMANAGER, AMTOOL].filter((binary) => !existsSync(binary));
+  return missing.length === 0 ? undefined : `${missing.join(', ')} missing (run system-tests/tools/fetch-prometheus.sh)`;
+}
+
+/** The version a binary reports, e.g. "3.5.3+ds1" from "prometheus, version 3.5.3+ds1 (branch: ...)". */
+export function binaryVersion(binary: string): string {
+  const firstLine = execFileSync(binary, ['--version'], { encoding: 'utf8' }).split('\n')[0]!;
+  const match = /version (\S+)/.exec(firstLine);
+  if (match === null) throw new Error(`cannot read the version of ${binary}: ${firstLine}`);
+  return match[1]!;
+}
+
+/** The major version of "3.5.3+ds1", "v3.5.3" or "v3.5.3@sha256:...". */
+export function majorVersion(version: string): number {
+  const match = /^v?(\d+)\./.exec(version);
+  if (match === null) throw new Error(`not a version: ${version}`);
+  return Number(match[1]);
 }
 
 export async function promtool(args: string[]): Promise<{ ok: boolean; output: string }> {
@@ -54,8 +75,8 @@ export async function writeRenderedPrometheusConfig(objects: K8sObject[], dir: s
  * job's kubernetes_sd_configs becomes a file_sd_configs reading `targetsFile`, where
  * the test writes targets carrying the same __meta_kubernetes_* labels that pod
  * discovery would give them. Everything else, relabelling included, is unchanged.
- * (Debian's Prometheus is built without Kubernetes discovery, and there is no
- * cluster to discover anyway.)
+ * (There is no cluster to discover here; `promtool check config` sees the
+ * unchanged file.)
  */
 export function withFileDiscovery(prometheusYml: string, targetsFile: string): string {
   const config = parseYaml(prometheusYml) as { scrape_configs: Array<Record<string, unknown>> };
