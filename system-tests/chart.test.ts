@@ -76,6 +76,33 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
     }
   });
 
+  it("app.kubernetes.io/version is the version of what each component runs (its image's tag)", () => {
+    const expected: Record<string, string> = {
+      postgresql: values.postgresql.image.tag,
+      prometheus: values.prometheus.image.tag,
+    };
+    for (const object of objects) {
+      const labels = object.metadata.labels;
+      const version = expected[labels['app.kubernetes.io/component']] ?? (values.api.image.tag || '1.0.0');
+      expect(labels['app.kubernetes.io/version'], `${object.kind}/${object.metadata.name}`).toBe(version);
+    }
+    // And for workloads, the tag of the image their main container really runs.
+    for (const workload of objects.filter((object) => WORKLOAD_KINDS.includes(object.kind))) {
+      const image: string = podSpecOf(workload).containers[0].image;
+      if (image.includes('@')) continue; // a digest: the tag is informational
+      expect(image.endsWith(`:${workload.metadata.labels['app.kubernetes.io/version']}`), `${workload.kind}/${workload.metadata.name} runs ${image}`).toBe(true);
+    }
+  });
+
+  it('every emptyDir has a sizeLimit (unbounded, one could fill the node\'s disk)', () => {
+    for (const workload of objects.filter((object) => object.kind === 'Pod' || WORKLOAD_KINDS.includes(object.kind))) {
+      for (const volume of podSpecOf(workload).volumes ?? []) {
+        if (volume.emptyDir === undefined) continue;
+        expect(volume.emptyDir.sizeLimit, `${workload.kind}/${workload.metadata.name} volume ${volume.name}`).toMatch(/^[0-9.]+(Ki|Mi|Gi|Ti|k|M|G|T)?$/);
+      }
+    }
+  });
+
   it("every workload's selector matches its pod template's labels", () => {
     for (const workload of objects.filter((object) => WORKLOAD_KINDS.includes(object.kind))) {
       const selector = workload.spec.selector.matchLabels as Record<string, string>;
@@ -214,6 +241,8 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
     expect(retentionMiB * 2 ** 20).toBeLessThanOrEqual(0.85 * memoryBytes(values.prometheus.persistence.size));
     expect(deployment.spec.replicas).toBe(1);
     expect(deployment.spec.template.spec.securityContext).toMatchObject({ runAsUser: 65534, fsGroup: 65534 });
+    // Time to write the head block to disk on SIGTERM (upstream allows 300 s).
+    expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(300);
     expect(Object.keys(deployment.spec.template.metadata.annotations).sort()).toEqual(['checksum/config', 'checksum/rules']);
 
     const config = parseYaml(named(objects, 'ConfigMap', `${deployment.metadata.name}-config`)!.data['prometheus.yml']) as any;
@@ -283,32 +312,50 @@ describe('the Kubernetes schema check itself', () => {
 });
 
 describe('resource budget of the defaults', () => {
-  it('limits of everything the chart runs (with Prometheus and Grafana planned) fit 2 CPUs, 4 GiB, and 5 GiB of volumes', async () => {
-    const objects = await renderChart();
+  // Limits of everything the chart runs, at a given moment. Components whose templates
+  // come in later phases count with their planned share from values.yaml.
+  async function budget(set: string[], busiest: boolean) {
+    const objects = await renderChart([], set);
     const values = valuesOf([]);
-    let cpu = 0;
-    let memory = 0;
-    let storage = 0;
-    for (const workload of objects.filter((object) => WORKLOAD_KINDS.includes(object.kind))) {
-      const pod = podSpecOf(workload);
+    const total = { cpu: 0, memory: 0, storage: 0 };
+    const sum = (containers: any[], of: (c: any) => number) => containers.reduce((acc, c) => acc + of(c), 0);
+    const max = (containers: any[], of: (c: any) => number) => Math.max(0, ...containers.map(of));
+    const addPods = (pod: any, count: number) => {
       // A pod's effective limit: its containers together, or its largest init container.
-      const sum = (containers: any[], of: (c: any) => number) => containers.reduce((total, c) => total + of(c), 0);
-      const max = (containers: any[], of: (c: any) => number) => Math.max(0, ...containers.map(of));
-      const replicas = workload.spec.replicas ?? 1;
-      cpu += replicas * Math.max(sum(pod.containers, (c) => cpuCores(c.resources.limits.cpu)), max(pod.initContainers ?? [], (c) => cpuCores(c.resources.limits.cpu)));
-      memory += replicas * Math.max(sum(pod.containers, (c) => memoryBytes(c.resources.limits.memory)), max(pod.initContainers ?? [], (c) => memoryBytes(c.resources.limits.memory)));
-      for (const claim of workload.spec.volumeClaimTemplates ?? []) storage += replicas * memoryBytes(claim.spec.resources.requests.storage);
+      total.cpu += count * Math.max(sum(pod.containers, (c) => cpuCores(c.resources.limits.cpu)), max(pod.initContainers ?? [], (c) => cpuCores(c.resources.limits.cpu)));
+      total.memory += count * Math.max(sum(pod.containers, (c) => memoryBytes(c.resources.limits.memory)), max(pod.initContainers ?? [], (c) => memoryBytes(c.resources.limits.memory)));
+    };
+    for (const workload of objects.filter((object) => WORKLOAD_KINDS.includes(object.kind))) {
+      const autoscaler = byKind(objects, 'HorizontalPodAutoscaler').find((hpa) => hpa.spec.scaleTargetRef.name === workload.metadata.name);
+      let pods = autoscaler === undefined ? (workload.spec.replicas ?? 1) : busiest ? autoscaler.spec.maxReplicas : autoscaler.spec.minReplicas;
+      // A rolling update runs maxSurge extra pods until the old ones are gone.
+      const surge = workload.spec.strategy?.rollingUpdate?.maxSurge;
+      if (busiest && surge !== undefined) pods += typeof surge === 'number' ? surge : Math.ceil((pods * Number.parseInt(surge, 10)) / 100);
+      addPods(podSpecOf(workload), pods);
+      for (const claim of workload.spec.volumeClaimTemplates ?? []) total.storage += (workload.spec.replicas ?? 1) * memoryBytes(claim.spec.resources.requests.storage);
     }
-    for (const claim of byKind(objects, 'PersistentVolumeClaim')) storage += memoryBytes(claim.spec.resources.requests.storage);
-    // Components whose templates come in later phases: their planned share from values.yaml.
-    for (const component of ['prometheus', 'grafana']) {
+    // `helm test` pods run on top of everything else.
+    const testPods = byKind(objects, 'Pod').filter((pod) => pod.metadata.annotations?.['helm.sh/hook'] === 'test');
+    expect(testPods.length).toBeGreaterThan(0);
+    if (busiest) for (const pod of testPods) addPods(pod.spec, 1);
+    for (const claim of byKind(objects, 'PersistentVolumeClaim')) total.storage += memoryBytes(claim.spec.resources.requests.storage);
+    for (const component of ['prometheus', 'grafana', 'alertmanager']) {
       const rendered = objects.some((object) => WORKLOAD_KINDS.includes(object.kind) && object.metadata.labels['app.kubernetes.io/component'] === component);
       if (rendered) continue;
-      cpu += cpuCores(values[component].resources.limits.cpu);
-      memory += memoryBytes(values[component].resources.limits.memory);
-      storage += memoryBytes(values[component].persistence.size);
+      total.cpu += cpuCores(values[component].resources.limits.cpu);
+      total.memory += memoryBytes(values[component].resources.limits.memory);
+      total.storage += memoryBytes(values[component].persistence.size);
     }
-    console.log(`budget: ${cpu.toFixed(2)} CPU, ${(memory / 2 ** 30).toFixed(2)} GiB memory, ${(storage / 2 ** 30).toFixed(2)} GiB volumes`);
+    return total;
+  }
+
+  it.each([
+    ['the steady state', [], false],
+    ['a rolling update of the API (maxSurge) while `helm test` runs', [], true],
+    ['the same with autoscaling enabled, at maxReplicas', ['api.autoscaling.enabled=true'], true],
+  ] as Array<[string, string[], boolean]>)('%s fits 2 CPUs, 4 GiB of memory and 5 GiB of volumes (Grafana and Alertmanager included)', async (moment, set, busiest) => {
+    const { cpu, memory, storage } = await budget(set, busiest);
+    console.log(`budget, ${moment}: ${cpu.toFixed(2)} CPU, ${(memory / 2 ** 30).toFixed(2)} GiB memory, ${(storage / 2 ** 30).toFixed(2)} GiB volumes`);
     expect(cpu).toBeLessThanOrEqual(2);
     expect(memory).toBeLessThanOrEqual(4 * 2 ** 30);
     expect(storage).toBeLessThanOrEqual(5 * 2 ** 30);
@@ -331,6 +378,9 @@ describe('values.schema.json rejects bad values with a clear message', () => {
     ['a malformed scrape interval', 'prometheus.scrapeInterval=15 seconds', 'does not match pattern'],
     ['a retention size in the wrong unit', 'prometheus.retention.size=2Gi', 'does not match pattern'],
     ['a retention size above 85% of the volume', 'prometheus.retention.size=1800MB', 'is more than 85% of the 2Gi volume (at most 1740MB)'],
+    ['a retention size of zero (Prometheus: no limit)', 'prometheus.retention.size=0MB', 'prometheus.retention.size 0MB is 0'],
+    ['a Prometheus volume too small for any retention size', 'prometheus.persistence.size=1Mi', 'prometheus.persistence.size 1Mi is too small'],
+    ['a volume size in a unit Kubernetes does not know', 'prometheus.persistence.size=2GB', 'does not match pattern'],
   ])('%s (%s)', async (_name, set, message) => {
     const result = await helm(['template', RELEASE, CHART_DIR, '--kube-version', KUBE_VERSION, '--set', set]);
     expect(result.ok).toBe(false);
@@ -352,6 +402,16 @@ describe('values.schema.json rejects bad values with a clear message', () => {
 });
 
 describe('templating details', () => {
+  // Each was rendered as --storage.tsdb.retention.size=0MB, which Prometheus reads as
+  // "no size limit": the guard against a full volume silently disappeared.
+  it.each(['2Gi', '1.5Gi', '2.5Gi', '1500Mi', '2G', '0.5Gi', '3Ti'])('a Prometheus volume of %s gets a retention size of 85 percent of it', async (size) => {
+    const objects = await renderChart([], [`prometheus.persistence.size=${size}`]);
+    const prometheus = byKind(objects, 'Deployment').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'prometheus')!;
+    const flag = (prometheus.spec.template.spec.containers[0].args as string[]).find((arg) => arg.startsWith('--storage.tsdb.retention.size='))!;
+    expect(flag).toBe(`--storage.tsdb.retention.size=${Math.floor((0.85 * memoryBytes(size)) / 2 ** 20)}MB`);
+    expect(Number(/=(\d+)MB$/.exec(flag)![1])).toBeGreaterThan(0);
+  });
+
   it('fastapi.image_name, the original chart value, overrides the API image', async () => {
     const objects = await renderChart([], ['fastapi.image_name=registry.example/wiki:2.0.0']);
     const pod = byKind(objects, 'Deployment')[0]!.spec.template.spec;
@@ -372,6 +432,21 @@ describe('templating details', () => {
     const checksum = async (set: string[]) => byKind(await renderChart([], set), 'Deployment')[0]!.spec.template.metadata.annotations['checksum/config'];
     expect(await checksum(['api.logLevel=debug'])).not.toBe(await checksum([]));
     expect(await checksum([])).toBe(await checksum([]));
+  });
+
+  it('a new database password rolls the API pods; a generated one never causes a roll by itself', async () => {
+    const annotation = async (set: string[]) =>
+      byKind(await renderChart([], set), 'Deployment').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'api')!.spec.template
+        .metadata.annotations['checksum/database-password'];
+    const external = ['postgresql.enabled=false', 'externalDatabase.host=db.example'];
+    const before = await annotation([...external, 'externalDatabase.password=first']);
+    expect(before).toMatch(/^[a-f0-9]{64}$/);
+    expect(await annotation([...external, 'externalDatabase.password=second'])).not.toBe(before);
+    expect(await annotation([...external, 'externalDatabase.password=first'])).toBe(before);
+    // Generated: random at every `helm template`, yet the annotation stays the same.
+    expect(await annotation([])).toBe(await annotation([]));
+    // An existing Secret is read with `lookup` at install/upgrade time (no cluster here).
+    expect(await annotation(['postgresql.auth.existingSecret=wiki-db'])).toMatch(/^[a-f0-9]{64}$/);
   });
 
   it('no PodDisruptionBudget that would block every drain (one replica, minAvailable 1)', async () => {

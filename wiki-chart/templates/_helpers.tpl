@@ -42,13 +42,28 @@ app.kubernetes.io/instance: {{ .context.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
-{{/* All labels of one component's objects: the selector labels plus the standard ones. */}}
+{{/*
+All labels of one component's objects: the selector labels plus the standard ones.
+app.kubernetes.io/version is the version of what the component runs: its image tag
+(PostgreSQL, Prometheus), the chart's appVersion for the API and what belongs to it.
+*/}}
 {{- define "wiki-chart.labels" -}}
 {{ include "wiki-chart.selectorLabels" . }}
-app.kubernetes.io/version: {{ .context.Chart.AppVersion | quote }}
+app.kubernetes.io/version: {{ include "wiki-chart.componentVersion" . | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/managed-by: {{ .context.Release.Service }}
 app.kubernetes.io/part-of: {{ include "wiki-chart.name" .context }}
 helm.sh/chart: {{ include "wiki-chart.chart" .context }}
+{{- end -}}
+
+{{- define "wiki-chart.componentVersion" -}}
+{{- $values := .context.Values -}}
+{{- if eq .component "postgresql" -}}
+{{- $values.postgresql.image.tag -}}
+{{- else if eq .component "prometheus" -}}
+{{- $values.prometheus.image.tag -}}
+{{- else -}}
+{{- default .context.Chart.AppVersion $values.api.image.tag -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -128,6 +143,28 @@ still overrides it, so users of that chart keep their values file.
 {{- if not $existing -}}true{{- end -}}
 {{- end -}}
 
+{{/*
+What the API pods' checksum/database-password annotation hashes, so that a changed
+password rolls them (environment variables are read only when a container starts):
+externalDatabase.password when the chart stores it; the data of an existing Secret as
+`lookup` reads it from the cluster at install or upgrade time (after changing the
+Secret, run `helm upgrade` to roll the pods; `helm template` sees no cluster and hashes
+nothing). A generated password is not hashed: it never changes (`lookup` keeps it), and
+hashing a freshly generated one would roll the pods on the first upgrade for nothing.
+*/}}
+{{- define "wiki-chart.database.passwordChecksum" -}}
+{{- $password := "" -}}
+{{- if include "wiki-chart.database.createSecret" . -}}
+{{- if not .Values.postgresql.enabled -}}
+{{- $password = .Values.externalDatabase.password -}}
+{{- end -}}
+{{- else -}}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "wiki-chart.database.secretName" .) -}}
+{{- $password = dig "data" (include "wiki-chart.database.secretKey" .) "" $secret -}}
+{{- end -}}
+{{- $password | sha256sum -}}
+{{- end -}}
+
 {{/* The security context every container of this chart runs with. */}}
 {{- define "wiki-chart.containerSecurityContext" -}}
 allowPrivilegeEscalation: false
@@ -146,22 +183,32 @@ seccompProfile:
 {{/*
 Prometheus's --storage.tsdb.retention.size: prometheus.retention.size if set, else 85%
 of the volume, so the TSDB deletes old blocks before the volume fills (compaction and
-the WAL need headroom above the limit). Prometheus's MB/GB are powers of two, like
-Kubernetes' Mi/Gi. A value above 85% of the volume is refused.
+the WAL need headroom above the limit). The volume size may be any Kubernetes quantity
+of bytes (2Gi, 1.5Gi, 1500Mi, 2G); Prometheus's MB/GB are powers of two, like
+Kubernetes' Mi/Gi. Refused: a value above 85% of the volume, and a volume so small
+that 85% of it is not a single MB (Prometheus reads a size of 0 as "no limit").
 */}}
 {{- define "wiki-chart.prometheus.retentionSize" -}}
-{{- $size := .Values.prometheus.persistence.size -}}
-{{- $number := regexFind "^[0-9]+" $size | int -}}
-{{- $unit := trimPrefix (toString $number) $size -}}
-{{- $factor := dict "Ki" 0 "Mi" 1 "Gi" 1024 "Ti" 1048576 -}}
-{{- $volumeMiB := mul $number (get $factor $unit) -}}
-{{- if eq $unit "Ki" -}}{{- fail "prometheus.persistence.size must be given in Mi, Gi or Ti" -}}{{- end -}}
-{{- $limitMiB := div (mul $volumeMiB 85) 100 -}}
+{{- $size := toString .Values.prometheus.persistence.size -}}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $size -}}
+{{- $suffix := trimPrefix $number $size -}}
+{{- $bytesPer := dict "" 1.0 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 "P" 1000000000000000.0 -}}
+{{- if or (eq $number "") (not (hasKey $bytesPer $suffix)) -}}
+{{- fail (printf "prometheus.persistence.size %q is not a Kubernetes quantity of bytes (e.g. 2Gi, 1.5Gi, 1500Mi, 2G)" $size) -}}
+{{- end -}}
+{{- $volumeMiB := divf (mulf (float64 $number) (get $bytesPer $suffix)) 1048576.0 -}}
+{{- $limitMiB := floor (mulf $volumeMiB 0.85) | int64 -}}
+{{- if lt $limitMiB 1 -}}
+{{- fail (printf "prometheus.persistence.size %s is too small: 85%% of it is less than 1MB, and Prometheus would read a retention size of 0 as no limit at all" $size) -}}
+{{- end -}}
 {{- with .Values.prometheus.retention.size -}}
-{{- $asked := regexFind "^[0-9]+" . | int -}}
+{{- $asked := regexFind "^[0-9]+" . | int64 -}}
 {{- $askedMiB := ternary (mul $asked 1024) $asked (hasSuffix "GB" .) -}}
-{{- if gt (int $askedMiB) (int $limitMiB) -}}
+{{- if gt (int64 $askedMiB) $limitMiB -}}
 {{- fail (printf "prometheus.retention.size %s is more than 85%% of the %s volume (at most %dMB): the volume would fill before Prometheus deletes old data" . $size $limitMiB) -}}
+{{- end -}}
+{{- if lt (int64 $askedMiB) 1 -}}
+{{- fail (printf "prometheus.retention.size %s is 0: Prometheus would read it as no limit at all" .) -}}
 {{- end -}}
 {{- . -}}
 {{- else -}}
