@@ -243,10 +243,11 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
     expect(deployment.spec.template.spec.securityContext).toMatchObject({ runAsUser: 65534, fsGroup: 65534 });
     // Time to write the head block to disk on SIGTERM (upstream allows 300 s).
     expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(300);
-    expect(Object.keys(deployment.spec.template.metadata.annotations).sort()).toEqual(['checksum/config', 'checksum/rules']);
+    expect(Object.keys(deployment.spec.template.metadata.annotations)).toEqual(expect.arrayContaining(['checksum/config', 'checksum/rules']));
 
     const config = parseYaml(named(objects, 'ConfigMap', `${deployment.metadata.name}-config`)!.data['prometheus.yml']) as any;
-    expect(config.global).toEqual({ scrape_interval: values.prometheus.scrapeInterval, evaluation_interval: values.prometheus.evaluationInterval });
+    const externalLabels = Object.keys(values.prometheus.externalLabels).length > 0 ? { external_labels: values.prometheus.externalLabels } : {};
+    expect(config.global).toEqual({ scrape_interval: values.prometheus.scrapeInterval, evaluation_interval: values.prometheus.evaluationInterval, ...externalLabels });
     const job = config.scrape_configs.find((candidate: { job_name: string }) => candidate.job_name === 'wiki-api');
     expect(job.static_configs).toBeUndefined(); // never the Service
     expect(job.kubernetes_sd_configs[0].namespaces.names).toEqual([NAMESPACE]);
@@ -308,6 +309,97 @@ describe('the Kubernetes schema check itself', () => {
     withoutImage.spec.template.spec.containers[0].ports[0].containerPort = 'http';
     expect(() => validateAgainstKubernetesSchema(withoutImage)).toThrow();
     expect(() => validateAgainstKubernetesSchema({ apiVersion: 'v1', kind: 'NoSuchKind', metadata: { name: 'x' } })).toThrow('no Kubernetes schema');
+  });
+
+  it("rejects a PodMonitor that the Prometheus Operator's CRD would reject", async () => {
+    const podMonitor = (await renderChart([join(CI_DIR, 'existing-monitoring-values.yaml')])).find((object) => object.kind === 'PodMonitor')!;
+    expect(() => validateAgainstKubernetesSchema(podMonitor)).not.toThrow();
+    const broken = structuredClone(podMonitor);
+    broken.spec.podMetricsEndpoints[0].interval = 'every 30 seconds';
+    expect(() => validateAgainstKubernetesSchema(broken)).toThrow(/interval/);
+  });
+});
+
+describe('for a cluster that already runs a monitoring stack (ci/existing-monitoring-values.yaml)', () => {
+  let objects: K8sObject[];
+  beforeAll(async () => {
+    objects = await renderChart([join(CI_DIR, 'existing-monitoring-values.yaml')]);
+  });
+  const apiDeployment = () => byKind(objects, 'Deployment').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'api')!;
+
+  it('off by default: no PodMonitor, no prometheus.io annotations', async () => {
+    const defaults = await renderChart();
+    expect(byKind(defaults, 'PodMonitor')).toEqual([]);
+    const annotations = byKind(defaults, 'Deployment').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'api')!.spec.template.metadata.annotations;
+    expect(Object.keys(annotations).filter((key) => key.startsWith('prometheus.io/'))).toEqual([]);
+  });
+
+  it('the PodMonitor selects exactly the API pods, on their metrics port, with the job name the rules use', () => {
+    const [podMonitor] = byKind(objects, 'PodMonitor');
+    expect(podMonitor).toBeDefined();
+    expect(podMonitor!.metadata.labels.release).toBe('kube-prometheus-stack');
+    const pod = apiDeployment().spec.template;
+    for (const [key, value] of Object.entries(podMonitor!.spec.selector.matchLabels)) expect(pod.metadata.labels[key], key).toBe(value);
+    expect(podMonitor!.spec.selector.matchLabels).toEqual(apiDeployment().spec.selector.matchLabels);
+    const endpoint = podMonitor!.spec.podMetricsEndpoints[0];
+    expect(pod.spec.containers[0].ports.map((port: { name: string }) => port.name)).toContain(endpoint.port);
+    expect(endpoint).toMatchObject({ path: '/metrics', interval: '30s', scrapeTimeout: '10s' });
+    // The chart's recording rules aggregate by job: the same job name as the chart's own Prometheus.
+    expect(endpoint.relabelings).toContainEqual({ targetLabel: 'job', replacement: 'wiki-api' });
+  });
+
+  it('the prometheus.io annotations name the port and path the API really serves metrics on', () => {
+    const pod = apiDeployment().spec.template;
+    expect(pod.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/path': '/metrics' });
+    const port = pod.spec.containers[0].ports.find((candidate: { name: string }) => candidate.name === 'http');
+    expect(pod.metadata.annotations['prometheus.io/port']).toBe(String(port.containerPort));
+  });
+});
+
+describe('Prometheus and placement options (ci/prometheus-options-values.yaml)', () => {
+  let objects: K8sObject[];
+  const values = valuesOf([join(CI_DIR, 'prometheus-options-values.yaml')]);
+  beforeAll(async () => {
+    objects = await renderChart([join(CI_DIR, 'prometheus-options-values.yaml')]);
+  });
+  const workload = (component: string) => objects.find((object) => WORKLOAD_KINDS.includes(object.kind) && object.metadata.labels['app.kubernetes.io/component'] === component)!;
+
+  it('externalUrl sets --web.external-url, and its path becomes the prefix of the probes and the self-scrape', () => {
+    const pod = podSpecOf(workload('prometheus'));
+    expect(pod.containers[0].args).toContain('--web.external-url=https://wiki.example.com/prometheus');
+    expect(pod.containers[0].args).toContain('--query.timeout=1m');
+    for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) expect(pod.containers[0][probe].httpGet.path, probe).toMatch(/^\/prometheus\/-\//);
+    const config = parseYaml(named(objects, 'ConfigMap', `${workload('prometheus').metadata.name}-config`)!.data['prometheus.yml']) as any;
+    expect(config.scrape_configs.find((job: { job_name: string }) => job.job_name === 'prometheus').metrics_path).toBe('/prometheus/metrics');
+    expect(config.scrape_configs.find((job: { job_name: string }) => job.job_name === 'node')).toEqual(values.prometheus.extraScrapeConfigs[0]);
+    expect(config.global.external_labels).toEqual({ cluster: 'demo-eu' });
+  });
+
+  it('routePrefix alone sets --web.route-prefix and the same paths', async () => {
+    const rendered = await renderChart([], ['prometheus.routePrefix=/metrics-db']);
+    const pod = podSpecOf(rendered.find((object) => object.kind === 'Deployment' && object.metadata.labels['app.kubernetes.io/component'] === 'prometheus')!);
+    expect(pod.containers[0].args).toContain('--web.route-prefix=/metrics-db');
+    expect(pod.containers[0].livenessProbe.httpGet.path).toBe('/metrics-db/-/healthy');
+  });
+
+  it('every component gets its pod labels and annotations, and none can replace the chart\'s own labels', async () => {
+    for (const component of ['api', 'postgresql', 'prometheus']) {
+      const template = workload(component).spec.template;
+      expect(template.metadata.labels.team, component).toBe('wiki');
+      expect(template.metadata.annotations['example.com/owner'], component).toBe('wiki-team');
+    }
+    const hijacked = await renderChart([], ['api.podLabels.app\\.kubernetes\\.io/component=other']);
+    const api = byKind(hijacked, 'Deployment').find((object) => object.metadata.name.endsWith('-api'))!;
+    expect(api.spec.template.metadata.labels['app.kubernetes.io/component']).toBe('api');
+  });
+
+  it('every component gets its nodeSelector, tolerations and affinity', () => {
+    for (const component of ['api', 'postgresql', 'prometheus']) {
+      const pod = podSpecOf(workload(component));
+      expect(pod.nodeSelector, component).toEqual(values[component].nodeSelector);
+      expect(pod.tolerations, component).toEqual(values[component].tolerations);
+      if (values[component].affinity && Object.keys(values[component].affinity).length > 0) expect(pod.affinity, component).toEqual(values[component].affinity);
+    }
   });
 });
 

@@ -54,6 +54,16 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
     expect(result.ok, result.output).toBe(true);
   });
 
+  it('`promtool check config` also accepts it with every Prometheus option set (ci/prometheus-options-values.yaml)', async () => {
+    const withOptions = await renderChart([join(CHART_DIR, 'ci', 'prometheus-options-values.yaml')]);
+    const optionsDir = join(dir, 'options');
+    const rendered = withOptions.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-prometheus-config'))!;
+    expect(rendered.data['prometheus.yml']).toContain('external_labels');
+    expect(rendered.data['prometheus.yml']).toContain('job_name: node');
+    const result = await promtool(['check', 'config', await writeRenderedPrometheusConfig(withOptions, optionsDir)]);
+    expect(result.ok, result.output).toBe(true);
+  });
+
   it('`promtool check rules` accepts every file in wiki-chart/rules/', async () => {
     const result = await promtool(['check', 'rules', join(CHART_DIR, 'rules', 'recording.yaml')]);
     expect(result.ok, result.output).toBe(true);

@@ -1,15 +1,27 @@
 import { createRequire } from 'node:module';
+import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import type { K8sObject } from './helm.js';
 
 // Validation of rendered objects against the Kubernetes API's own OpenAPI schemas,
-// through the `kubernetes-models` package (one model class per apiVersion/kind).
+// through the `kubernetes-models` package (one model class per apiVersion/kind), and
+// of the Prometheus Operator's custom resources against their CRDs' schemas
+// (`@kubernetes-models/prometheus-operator`).
 
 const require = createRequire(import.meta.url);
 
 export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'];
 
+const CUSTOM_RESOURCES: Record<string, new (data: any) => { validate(): void }> = {
+  'monitoring.coreos.com/v1 PodMonitor': PodMonitor,
+};
+
 /** Throws with the schema's complaint when the object is not a valid one of its kind. */
 export function validateAgainstKubernetesSchema(object: K8sObject): void {
+  const CustomResource = CUSTOM_RESOURCES[`${object.apiVersion} ${object.kind}`];
+  if (CustomResource !== undefined) {
+    new CustomResource(object).validate();
+    return;
+  }
   const [group, version] = object.apiVersion.includes('/') ? object.apiVersion.split('/') : [undefined, object.apiVersion];
   const path = group === undefined ? `kubernetes-models/${version}/${object.kind}` : `kubernetes-models/${group}/${version}/${object.kind}`;
   let Model: new (data: unknown) => { validate(): void };

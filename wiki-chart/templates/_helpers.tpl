@@ -55,6 +55,16 @@ app.kubernetes.io/part-of: {{ include "wiki-chart.name" .context }}
 helm.sh/chart: {{ include "wiki-chart.chart" .context }}
 {{- end -}}
 
+{{/*
+A pod template's labels: the chart's own, plus the component's podLabels value, which
+can add labels but never replace the chart's (selectors depend on them).
+Usage: include "wiki-chart.podLabels" (dict "context" $ "component" "api" "extra" .Values.api.podLabels)
+*/}}
+{{- define "wiki-chart.podLabels" -}}
+{{- $own := include "wiki-chart.labels" . | fromYaml -}}
+{{- toYaml (merge $own (.extra | default dict)) -}}
+{{- end -}}
+
 {{- define "wiki-chart.componentVersion" -}}
 {{- $values := .context.Values -}}
 {{- if eq .component "postgresql" -}}
@@ -188,6 +198,16 @@ of bytes (2Gi, 1.5Gi, 1500Mi, 2G); Prometheus's MB/GB are powers of two, like
 Kubernetes' Mi/Gi. Refused: a value above 85% of the volume, and a volume so small
 that 85% of it is not a single MB (Prometheus reads a size of 0 as "no limit").
 */}}
+{{/*
+The path prefix Prometheus serves under: prometheus.routePrefix, else the path of
+prometheus.externalUrl (as Prometheus itself decides), without a trailing slash; ""
+for the root. Probes and the self-scrape use it.
+*/}}
+{{- define "wiki-chart.prometheus.routePrefix" -}}
+{{- $prefix := .Values.prometheus.routePrefix | default (urlParse (.Values.prometheus.externalUrl | default "http://localhost/")).path -}}
+{{- trimSuffix "/" $prefix -}}
+{{- end -}}
+
 {{- define "wiki-chart.prometheus.retentionSize" -}}
 {{- $size := toString .Values.prometheus.persistence.size -}}
 {{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $size -}}
