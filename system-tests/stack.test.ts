@@ -10,6 +10,7 @@ import { client } from '../wiki-service/test/support/http.js';
 import type { PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
+import { dashboardFiles, interpolate, panelsOf, variableQuery } from './support/dashboards.js';
 import { NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
 import { PROMETHEUS, PROMTOOL, podTarget, prometheusMissing, syntheticHistory, withFileDiscovery, writeRenderedPrometheusConfig } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
@@ -129,7 +130,10 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from 
     });
   }
 
+  let stackStartedAt = 0;
+
   beforeAll(async () => {
+    stackStartedAt = Date.now();
     if (!(await portIsFree(PROMETHEUS_PORT))) throw new Error(`port ${PROMETHEUS_PORT} is in use: stop whatever listens there (another Prometheus?)`);
     objects = await renderChart();
     workDir = await mkdtemp(join(tmpdir(), 'wiki-stack-'));
@@ -243,6 +247,73 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from 
     expect(Object.fromEntries(perPod.map((sample) => [sample.metric.pod, Number(sample.value[1])]))).toEqual({ [POD_NAMES[0]!]: 5, [POD_NAMES[1]!]: 2 });
     for (const sample of perPod) expect(sample.metric).toMatchObject({ job: 'wiki-api', namespace: NAMESPACE });
     expect(await query('users_created_total')).toHaveLength(2);
+  });
+
+  it("every query of every dashboard panel returns data, as Grafana would send it; the creation panel counts what was created", { timeout: 180_000 }, async () => {
+    const pods = apis.map((api) => client(api.baseUrl));
+    // Traffic of every kind the dashboards show: reads, 404s, and 5xx (PostgreSQL
+    // stopped, so requests that need it answer 503). Each kind keeps coming for longer
+    // than a scrape interval: a counter series that first appears already at its final
+    // value has a rate() of 0 (Prometheus never saw it grow).
+    const readsAnd404s = async () => {
+      for (const api of pods) {
+        for (let id = 1; id <= 5; id++) expect((await api.get(`/user/${id}`)).status).toBe(200);
+        expect((await api.get('/user/2147483646')).status).toBe(404);
+      }
+    };
+    await readsAnd404s();
+    await postgres.stop();
+    const outageEnds = Date.now() + 20_000;
+    while (Date.now() < outageEnds) {
+      for (const api of pods) expect((await api.get('/user/1')).status).toBe(503);
+      await sleep(1000);
+    }
+    await postgres.start();
+    for (const api of pods) await until('the API back on PostgreSQL', 30_000, async () => ((await api.get('/ready')).status === 200 ? true : undefined));
+    await readsAnd404s();
+
+    const interpolation = {
+      scrapeIntervalSeconds: 15,
+      intervalSeconds: 15,
+      // The API dashboard's variables: this namespace, and "All" pods.
+      variables: { namespace: NAMESPACE, pod: '.*' },
+    };
+    const empty: string[] = [];
+    // The 5xx must have been scraped and fall inside the rate window before anything is judged.
+    await until('the 503s in a rate', 90_000, async () =>
+      (await query(interpolate('sum(rate(http_requests_total{status_code="503"}[$__rate_interval]))', interpolation))).some((sample) => Number(sample.value[1]) > 0) ? true : undefined,
+    );
+    let queries = 0;
+    for (const { name, dashboard } of dashboardFiles()) {
+      for (const variable of dashboard.templating.list) {
+        const { promql, label } = variableQuery(variable);
+        const values = (await query(interpolate(promql, interpolation))).map((sample) => sample.metric[label]);
+        expect(values, `${name}: $${variable.name}`).toContain(variable.name === 'namespace' ? NAMESPACE : POD_NAMES[0]);
+      }
+      for (const panel of panelsOf(dashboard)) {
+        for (const target of panel.targets) {
+          queries++;
+          const promql = interpolate(target.expr, interpolation);
+          const samples = await query(promql);
+          if (!samples.some((sample) => Number.isFinite(Number(sample.value[1])))) empty.push(`${name} / ${panel.title} / ${target.refId}: ${promql}`);
+        }
+      }
+    }
+    console.log(`dashboards: ${queries} panel queries run against Prometheus`);
+    expect(empty, 'panel queries that returned no data').toEqual([]);
+
+    // The creation panel, over a window covering everything created in this test:
+    // its rate times the window is the number created (rate() extrapolates a little).
+    const creation = dashboardFiles().find((file) => file.name === 'creation.json')!.dashboard;
+    const windowSeconds = Math.ceil((Date.now() - stackStartedAt) / 1000) + 30;
+    for (const [legend, created] of [['users', USERS], ['posts', POSTS]] as const) {
+      const target = panelsOf(creation)[0]!.targets.find((candidate) => candidate.legendFormat === legend)!;
+      const [sample] = await query(interpolate(target.expr.replaceAll('$__rate_interval', `${windowSeconds}s`), interpolation));
+      const counted = Number(sample!.value[1]) * windowSeconds;
+      console.log(`creation panel, ${legend}: rate x ${windowSeconds}s = ${counted.toFixed(2)} (created: ${created})`);
+      expect(counted).toBeGreaterThan(created * 0.8);
+      expect(counted).toBeLessThan(created * 1.35);
+    }
   });
 
   it('self-monitoring: prometheus_build_info is there', async () => {

@@ -1,0 +1,117 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { CHART_DIR } from './support/helm.js';
+import { DASHBOARD_DATASOURCE_UID, dashboardFiles, panelsOf, type GrafanaDashboard } from './support/dashboards.js';
+
+// The dashboards in wiki-chart/dashboards/ are checked against Grafana's own types
+// (@grafana/schema, the dashboard JSON model Grafana maintains) and against the rules
+// of this chart. Their queries are run against a live Prometheus by the stack test.
+
+const execFileAsync = promisify(execFile);
+const HERE = dirname(fileURLToPath(import.meta.url));
+const CHECK_DIR = join(HERE, '.cache', 'dashboard-types');
+
+// The dashboard files, as object literals typed with @grafana/schema's Dashboard, so
+// that tsc checks every field name (excess properties) and every enum value.
+// (An `import` of the JSON would widen "absolute" to string, and no string satisfies
+// an enum.) Targets are Grafana's DataQuery plus the Prometheus query's fields: the
+// Prometheus data source's own type is not part of @grafana/schema.
+const TYPES = `import type { Dashboard, DataQuery, Panel } from '@grafana/schema';
+// JSON has no enums: each string enum becomes the union of its values.
+type AsJson<T> = T extends string ? \`\${T}\` : T extends readonly (infer U)[] ? AsJson<U>[] : T extends object ? { [K in keyof T]: AsJson<T[K]> } : T;
+interface PrometheusQuery extends DataQuery { expr: string; legendFormat?: string; range?: boolean; instant?: boolean }
+type WikiPanel = Omit<Panel, 'targets'> & { targets: PrometheusQuery[] };
+type WikiDashboard = Omit<Dashboard, 'panels'> & { panels: WikiPanel[] };
+`;
+
+async function typecheck(name: string, dashboards: Record<string, string>): Promise<{ ok: boolean; output: string }> {
+  const dir = join(CHECK_DIR, name);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const body = Object.entries(dashboards).map(([id, json], i) => `export const dashboard${i}: AsJson<WikiDashboard> = ${json}; // ${id}\n`);
+  await writeFile(join(dir, 'check.ts'), TYPES + body.join(''));
+  await writeFile(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: ['check.ts'] }),
+  );
+  try {
+    const { stdout } = await execFileAsync(join(HERE, 'node_modules', '.bin', 'tsc'), ['-p', join(dir, 'tsconfig.json')]);
+    return { ok: true, output: stdout };
+  } catch (error) {
+    return { ok: false, output: (error as { stdout?: string }).stdout ?? String(error) };
+  }
+}
+
+describe('the dashboards in wiki-chart/dashboards/', () => {
+  const files = dashboardFiles();
+
+  it('are the creation, API and Prometheus dashboards', () => {
+    expect(files.map((file) => file.name).sort()).toEqual(['api.json', 'creation.json', 'prometheus.json']);
+  });
+
+  it("are valid dashboard JSON by Grafana's own types (@grafana/schema)", { timeout: 60_000 }, async () => {
+    const result = await typecheck('files', Object.fromEntries(files.map((file) => [file.name, file.text])));
+    expect(result.output).toBe('');
+    expect(result.ok).toBe(true);
+  });
+
+  it('that check fails on a misspelt field or enum value', { timeout: 60_000 }, async () => {
+    const creation = files.find((file) => file.name === 'creation.json')!.text;
+    const result = await typecheck('broken', {
+      enum: creation.replace('"absolute"', '"absolut"'),
+      field: creation.replace('"description"', '"descripton"'),
+    });
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain('"absolut"');
+    expect(result.output).toContain('descripton');
+  });
+
+  it('have unique uids; the creation dashboard is at /d/creation-dashboard-678/creation', () => {
+    const uids = files.map((file) => file.dashboard.uid);
+    expect(new Set(uids).size).toBe(uids.length);
+    const creation = files.find((file) => file.name === 'creation.json')!.dashboard;
+    expect(creation.uid).toBe('creation-dashboard-678');
+    // Grafana's URL slug is the lower-cased title.
+    expect(creation.title.toLowerCase()).toBe('creation');
+  });
+
+  it('query only the provisioned Prometheus data source', () => {
+    for (const { name, dashboard } of files) {
+      for (const panel of panelsOf(dashboard)) {
+        expect(panel.datasource, `${name}: ${panel.title}`).toEqual({ type: 'prometheus', uid: DASHBOARD_DATASOURCE_UID });
+        for (const target of panel.targets) expect(target.datasource, `${name}: ${panel.title}`).toEqual(panel.datasource);
+      }
+      for (const variable of dashboard.templating.list) expect(variable.datasource, `${name}: $${variable.name}`).toEqual({ type: 'prometheus', uid: DASHBOARD_DATASOURCE_UID });
+      // No other data source anywhere in the file (annotations, library panels, ...).
+      const uidsInFile = [...readFileSync(join(CHART_DIR, 'dashboards', name), 'utf8').matchAll(/"uid": "([^"]+)"/g)].map((match) => match[1]);
+      expect(new Set(uidsInFile.filter((uid) => uid !== dashboard.uid))).toEqual(new Set([DASHBOARD_DATASOURCE_UID]));
+    }
+  });
+
+  it('every panel says what it shows and what is normal, has a unit and a query', () => {
+    for (const { name, dashboard } of files) {
+      const ids = panelsOf(dashboard).map((panel) => panel.id);
+      expect(new Set(ids).size, name).toBe(ids.length);
+      for (const panel of panelsOf(dashboard)) {
+        expect(panel.description.length, `${name}: ${panel.title}`).toBeGreaterThan(40);
+        expect(panel.description, `${name}: ${panel.title}`).toMatch(/[Nn]ormal|expected/);
+        expect(panel.fieldConfig.defaults.unit, `${name}: ${panel.title}`).toBeTruthy();
+        expect(panel.targets.length, `${name}: ${panel.title}`).toBeGreaterThan(0);
+        for (const target of panel.targets) expect(target.expr.trim(), `${name}: ${panel.title}`).not.toBe('');
+      }
+    }
+  });
+
+  it('the API dashboard lets one choose the namespace and the pods', () => {
+    const api = files.find((file) => file.name === 'api.json')!.dashboard as GrafanaDashboard;
+    expect(api.templating.list.map((variable) => variable.name)).toEqual(['namespace', 'pod']);
+    for (const panel of panelsOf(api)) {
+      for (const target of panel.targets) expect(target.expr, panel.title).toContain('namespace="$namespace"');
+    }
+  });
+});
