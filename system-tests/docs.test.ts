@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CHART_DIR, helm, REPO_ROOT } from './support/helm.js';
 
-// docs/PHASE7_PROMETHEUS.md promises that its YAML excerpts are taken from the real
-// chart. Every line of every ```yaml block must be a line of a template, a rule file,
+// docs/PHASE7_PROMETHEUS.md and docs/PHASE8_GRAFANA.md promise that their YAML
+// excerpts are taken from the real chart. Every line of every ```yaml block must be a line of a template, a rule file,
 // values.yaml, or the chart as rendered (release "wiki", namespace "wiki"), so the
 // document cannot drift from the chart unnoticed.
 
@@ -19,7 +19,7 @@ function yamlBlocks(markdown: string): string[] {
   return [...markdown.matchAll(/```yaml\n([\s\S]*?)```/g)].map((match) => match[1]!);
 }
 
-describe('docs/PHASE7_PROMETHEUS.md', () => {
+describe.each(['PHASE7_PROMETHEUS.md', 'PHASE8_GRAFANA.md'])('docs/%s', (document) => {
   it('every YAML excerpt is taken from the chart', async () => {
     const rendered = await helm(['template', 'wiki', CHART_DIR, '--namespace', 'wiki']);
     expect(rendered.ok).toBe(true);
@@ -30,7 +30,7 @@ describe('docs/PHASE7_PROMETHEUS.md', () => {
     ].map((file) => readFileSync(file, 'utf8'));
     const known = new Set([...sources, rendered.output].flatMap((text) => text.split('\n').map((line) => line.trim())));
 
-    const doc = readFileSync(join(REPO_ROOT, 'docs', 'PHASE7_PROMETHEUS.md'), 'utf8');
+    const doc = readFileSync(join(REPO_ROOT, 'docs', document), 'utf8');
     const blocks = yamlBlocks(doc);
     expect(blocks.length).toBeGreaterThan(5);
     const strangers = blocks.flatMap((block) => block.split('\n').map((line) => line.trim()).filter((line) => line !== '' && !known.has(line)));

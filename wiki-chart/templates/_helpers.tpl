@@ -71,6 +71,8 @@ Usage: include "wiki-chart.podLabels" (dict "context" $ "component" "api" "extra
 {{- $values.postgresql.image.tag -}}
 {{- else if eq .component "prometheus" -}}
 {{- $values.prometheus.image.tag -}}
+{{- else if eq .component "grafana" -}}
+{{- $values.grafana.image.tag -}}
 {{- else -}}
 {{- default .context.Chart.AppVersion $values.api.image.tag -}}
 {{- end -}}
@@ -233,5 +235,25 @@ for the root. Probes and the self-scrape use it.
 {{- . -}}
 {{- else -}}
 {{- printf "%dMB" $limitMiB -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "wiki-chart.grafana.fullname" -}}
+{{- printf "%s-grafana" (include "wiki-chart.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The Secret with Grafana's admin user and password: an existing one, or the chart's. */}}
+{{- define "wiki-chart.grafana.adminSecretName" -}}
+{{- .Values.grafana.admin.existingSecret | default (printf "%s-admin" (include "wiki-chart.grafana.fullname" .)) -}}
+{{- end -}}
+
+{{/* The Prometheus Grafana queries: grafana.prometheusUrl, else the chart's own Service. */}}
+{{- define "wiki-chart.grafana.prometheusUrl" -}}
+{{- if .Values.grafana.prometheusUrl -}}
+{{- .Values.grafana.prometheusUrl -}}
+{{- else if .Values.prometheus.enabled -}}
+{{- printf "http://%s:%v%s" (include "wiki-chart.prometheus.fullname" .) .Values.prometheus.service.port (include "wiki-chart.prometheus.routePrefix" .) -}}
+{{- else -}}
+{{- fail "grafana needs a Prometheus: set prometheus.enabled=true or grafana.prometheusUrl" -}}
 {{- end -}}
 {{- end -}}
