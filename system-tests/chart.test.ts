@@ -2,10 +2,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CHART_DIR, helm, KUBE_VERSION, NAMESPACE, RELEASE, renderChart, type K8sObject } from './support/helm.js';
+import { CHART_DIR, helm, KUBE_VERSION, NAMESPACE, RELEASE, REPO_ROOT, renderChart, type K8sObject } from './support/helm.js';
 import { cpuCores, memoryBytes } from './support/quantity.js';
 import { containersOf, podSpecOf, validateAgainstKubernetesSchema, WORKLOAD_KINDS } from './support/kubernetes.js';
 import { DASHBOARD_DATASOURCE_UID, dashboardFiles } from './support/dashboards.js';
+import { allowedConnections, connectionsTable, releasePods, type Endpoint } from './support/network-policy.js';
 
 // The chart, checked without a cluster: helm lint, the values schema, every rendered
 // object against the Kubernetes API schemas, and the chart's own invariants, for the
@@ -682,5 +683,105 @@ describe('Grafana (phase 8)', () => {
     expect(configMap(without, 'dashboards')!.metadata.labels.grafana_dashboard).toBe('1');
     // No label and no Grafana (ci/no-monitoring-values.yaml): no dashboards at all.
     expect(configMap(await renderChart([join(CI_DIR, 'no-monitoring-values.yaml')]), 'dashboards')).toBeUndefined();
+  });
+});
+
+describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => {
+  let objects: K8sObject[];
+  beforeAll(async () => {
+    objects = await renderChart([join(CI_DIR, 'ingress-values.yaml')]);
+  });
+
+  it('both are off by default', async () => {
+    const defaults = await renderChart();
+    expect(byKind(defaults, 'Ingress')).toEqual([]);
+    expect(byKind(defaults, 'NetworkPolicy')).toEqual([]);
+  });
+
+  it("every path of the Ingress leads to a rendered Service's port; what is not exposed has no path", () => {
+    const [ingress] = byKind(objects, 'Ingress');
+    expect(ingress!.spec.ingressClassName).toBe('nginx');
+    expect(ingress!.spec.tls).toEqual([{ secretName: 'wiki-tls', hosts: ['wiki.example.com'] }]);
+    const paths = ingress!.spec.rules[0].http.paths as Array<{ path: string; pathType: string; backend: { service: { name: string; port: { name: string } } } }>;
+    for (const { path, backend } of paths) {
+      const service = named(objects, 'Service', backend.service.name);
+      expect(service, path).toBeDefined();
+      expect(service!.spec.ports.map((port: { name: string }) => port.name), path).toContain(backend.service.port.name);
+    }
+    const component = (name: string) => named(objects, 'Service', name)!.metadata.labels['app.kubernetes.io/component'];
+    expect(paths.map(({ path, pathType, backend }) => `${path} ${pathType} ${component(backend.service.name)}`)).toEqual([
+      '/users Prefix api',
+      '/user Prefix api',
+      '/posts Prefix api',
+      '/docs Prefix api',
+      '/openapi.json Exact api',
+      '/grafana Prefix grafana',
+      '/prometheus Prefix prometheus',
+    ]);
+    expect(ingress!.spec.rules[0].host).toBe('wiki.example.com');
+  });
+
+  it('Grafana and Prometheus serve under the paths the Ingress gives them', () => {
+    const grafanaIni = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-grafana-config'))!.data['grafana.ini'];
+    expect(grafanaIni).toContain('root_url = %(protocol)s://%(domain)s:%(http_port)s/grafana/');
+    expect(grafanaIni).toContain('serve_from_sub_path = true');
+    const prometheus = byKind(objects, 'Deployment').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'prometheus')!;
+    expect(prometheus.spec.template.spec.containers[0].args).toContain('--web.route-prefix=/prometheus');
+    // The UI's links and redirects follow the external URL, derived from the Ingress's host and TLS.
+    expect(prometheus.spec.template.spec.containers[0].args).toContain('--web.external-url=https://wiki.example.com/prometheus');
+    expect(prometheus.spec.template.spec.containers[0].readinessProbe.httpGet.path).toBe('/prometheus/-/ready');
+  });
+
+  it('every network policy selects pods the chart really runs', () => {
+    const pods = releasePods(objects, {});
+    for (const policy of byKind(objects, 'NetworkPolicy')) {
+      const selected = pods.filter((pod) => Object.entries(policy.spec.podSelector.matchLabels ?? {}).every(([key, value]) => pod.labels[key] === value));
+      expect(selected.length, policy.metadata.name).toBeGreaterThan(0);
+    }
+  });
+
+  // Who may talk to whom, computed from the rendered policies (support/network-policy.ts)
+  // for the chart's pods and the peers outside the release a cluster would have.
+  const NAMESPACE_LABELS = { 'kubernetes.io/metadata.name': NAMESPACE };
+  const OUTSIDE: Endpoint[] = [
+    { name: 'ingress controller', labels: { 'app.kubernetes.io/name': 'ingress-nginx' }, namespaceLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' }, ports: [], inRelease: false },
+    { name: 'DNS', labels: { 'k8s-app': 'kube-dns' }, namespaceLabels: { 'kubernetes.io/metadata.name': 'kube-system' }, ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }], inRelease: false },
+    { name: 'Kubernetes API', labels: {}, namespaceLabels: undefined, ports: [{ protocol: 'TCP', port: 443 }, { protocol: 'TCP', port: 6443 }], inRelease: false },
+    { name: 'another pod in the namespace', labels: { app: 'other' }, namespaceLabels: NAMESPACE_LABELS, ports: [{ protocol: 'TCP', port: 8080 }], inRelease: false },
+  ];
+  const connections = () => allowedConnections(byKind(objects, 'NetworkPolicy'), NAMESPACE_LABELS, [...releasePods(objects, NAMESPACE_LABELS), ...OUTSIDE]);
+
+  it('allow exactly: the ingress controller to the API, Grafana and (exposed) Prometheus; Prometheus to the API and the Kubernetes API; Grafana to Prometheus; the API to PostgreSQL; the test pod to the API; every pod to DNS', () => {
+    const dns = (from: string) => [`${from} -> DNS:53/TCP`, `${from} -> DNS:53/UDP`];
+    expect(connections()).toEqual(
+      [
+        'api -> postgresql:5432/TCP',
+        ...dns('api'),
+        ...dns('grafana'),
+        'grafana -> prometheus:9090/TCP',
+        'ingress controller -> api:8000/TCP',
+        'ingress controller -> grafana:3000/TCP',
+        'ingress controller -> prometheus:9090/TCP',
+        ...dns('postgresql'),
+        ...dns('prometheus'),
+        'prometheus -> Kubernetes API:443/TCP',
+        'prometheus -> Kubernetes API:6443/TCP',
+        'prometheus -> api:8000/TCP',
+        ...dns('test'),
+        'test -> api:8000/TCP',
+      ].sort(),
+    );
+  });
+
+  it('docs/PHASE9_INGRESS.md shows that computed table', () => {
+    const doc = readFileSync(join(REPO_ROOT, 'docs', 'PHASE9_INGRESS.md'), 'utf8');
+    expect(doc).toContain(connectionsTable(connections()));
+  });
+
+  it('without the policies, everything would be allowed (the evaluation can tell)', async () => {
+    const open = await renderChart([], ['ingress.enabled=true']);
+    const lines = allowedConnections(byKind(open, 'NetworkPolicy'), NAMESPACE_LABELS, [...releasePods(open, NAMESPACE_LABELS), ...OUTSIDE]);
+    expect(lines).toContain('another pod in the namespace -> postgresql:5432/TCP');
+    expect(lines).toContain('api -> another pod in the namespace:8080/TCP');
   });
 });

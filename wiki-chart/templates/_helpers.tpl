@@ -206,8 +206,20 @@ prometheus.externalUrl (as Prometheus itself decides), without a trailing slash;
 for the root. Probes and the self-scrape use it.
 */}}
 {{- define "wiki-chart.prometheus.routePrefix" -}}
+{{- $exposed := and .Values.ingress.enabled .Values.ingress.prometheus.enabled -}}
 {{- $prefix := .Values.prometheus.routePrefix | default (urlParse (.Values.prometheus.externalUrl | default "http://localhost/")).path -}}
+{{- if and $exposed (eq (trimSuffix "/" $prefix) "") -}}
+{{- $prefix = .Values.ingress.prometheus.path -}}
+{{- end -}}
 {{- trimSuffix "/" $prefix -}}
+{{- end -}}
+
+{{/*
+The path Grafana is served under: grafana.subPath, else /grafana when the Ingress
+routes to it, else "" (the root). grafana.ini, the probes and the Ingress all use it.
+*/}}
+{{- define "wiki-chart.grafana.subPath" -}}
+{{- .Values.grafana.subPath | default (ternary "/grafana" "" .Values.ingress.enabled) -}}
 {{- end -}}
 
 {{- define "wiki-chart.prometheus.retentionSize" -}}
@@ -255,5 +267,66 @@ for the root. Probes and the self-scrape use it.
 {{- printf "http://%s:%v%s" (include "wiki-chart.prometheus.fullname" .) .Values.prometheus.service.port (include "wiki-chart.prometheus.routePrefix" .) -}}
 {{- else -}}
 {{- fail "grafana needs a Prometheus: set prometheus.enabled=true or grafana.prometheusUrl" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Ingress's paths (templates/ingress.yaml explains them). */}}
+{{- define "wiki-chart.ingress.paths" -}}
+{{- $api := include "wiki-chart.api.fullname" . }}
+{{- range list "/users" "/user" "/posts" "/docs" }}
+- path: {{ . }}
+  pathType: Prefix
+  backend:
+    service:
+      name: {{ $api }}
+      port:
+        name: http
+{{- end }}
+- path: /openapi.json
+  pathType: Exact
+  backend:
+    service:
+      name: {{ $api }}
+      port:
+        name: http
+{{- if .Values.grafana.enabled }}
+- path: {{ include "wiki-chart.grafana.subPath" . }}
+  pathType: Prefix
+  backend:
+    service:
+      name: {{ include "wiki-chart.grafana.fullname" . }}
+      port:
+        name: http
+{{- end }}
+{{- if and .Values.ingress.prometheus.enabled .Values.prometheus.enabled }}
+- path: {{ include "wiki-chart.prometheus.routePrefix" . }}
+  pathType: Prefix
+  backend:
+    service:
+      name: {{ include "wiki-chart.prometheus.fullname" . }}
+      port:
+        name: web
+{{- end }}
+{{- end }}
+
+{{/*
+Prometheus's --web.external-url: prometheus.externalUrl, else, when the Ingress exposes
+Prometheus, the URL it is reached at there (https when TLS covers the first host; the
+path alone when the Ingress has no host), so that the UI's links and redirects stay
+under the prefix. Empty otherwise (Prometheus derives it).
+*/}}
+{{- define "wiki-chart.prometheus.externalUrl" -}}
+{{- if .Values.prometheus.externalUrl -}}
+{{- .Values.prometheus.externalUrl -}}
+{{- else if and .Values.ingress.enabled .Values.ingress.prometheus.enabled -}}
+{{- $path := include "wiki-chart.prometheus.routePrefix" . -}}
+{{- with first (.Values.ingress.hosts | default (list "")) -}}
+{{- $host := . -}}
+{{- $tls := false -}}
+{{- range $.Values.ingress.tls }}{{ if has $host (.hosts | default list) }}{{ $tls = true }}{{ end }}{{ end -}}
+{{- printf "%s://%s%s" (ternary "https" "http" $tls) $host $path -}}
+{{- else -}}
+{{- $path -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
