@@ -135,7 +135,18 @@ describe.skipIf(skip)('the Ingress, through a real reverse proxy (nginx)', () =>
   });
 
   afterAll(async () => {
-    for (const child of children) child.kill('SIGKILL');
+    // SIGTERM, and wait: nginx's master then stops its worker, which a SIGKILL of the
+    // master would leave running (and listening) after the test.
+    await Promise.all(
+      children.map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
     grafanaStandIn?.close();
     await api?.stop();
     if (workDir) await rm(workDir, { recursive: true, force: true });
