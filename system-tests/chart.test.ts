@@ -36,6 +36,10 @@ function deepMerge(base: Record<string, any>, override: Record<string, any>): Re
 }
 
 const byKind = (objects: K8sObject[], kind: string) => objects.filter((object) => object.kind === kind);
+/** The objects of one kind that belong to one component (app.kubernetes.io/component). */
+const componentObjects = (objects: K8sObject[], kind: string, component: string) =>
+  byKind(objects, kind).filter((object) => object.metadata.labels['app.kubernetes.io/component'] === component);
+const componentObject = (objects: K8sObject[], kind: string, component: string) => componentObjects(objects, kind, component)[0];
 const named = (objects: K8sObject[], kind: string, name: string) => objects.find((object) => object.kind === kind && object.metadata.name === name);
 
 describe('helm lint --strict', () => {
@@ -231,7 +235,7 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
   });
 
   it('Prometheus: scrapes every API pod of this release, retention below 85% of the volume, config changes restart it', () => {
-    const deployment = byKind(objects, 'Deployment').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'prometheus');
+    const deployment = componentObject(objects, 'Deployment', 'prometheus');
     if (deployment === undefined) return expect(values.prometheus.enabled).toBe(false);
     const args: string[] = deployment.spec.template.spec.containers[0].args;
     const flag = (name: string) => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
@@ -327,12 +331,12 @@ describe('for a cluster that already runs a monitoring stack (ci/existing-monito
   beforeAll(async () => {
     objects = await renderChart([join(CI_DIR, 'existing-monitoring-values.yaml')]);
   });
-  const apiDeployment = () => byKind(objects, 'Deployment').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'api')!;
+  const apiDeployment = () => componentObject(objects, 'Deployment', 'api')!;
 
   it('off by default: no PodMonitor, no prometheus.io annotations', async () => {
     const defaults = await renderChart();
     expect(byKind(defaults, 'PodMonitor')).toEqual([]);
-    const annotations = byKind(defaults, 'Deployment').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'api')!.spec.template.metadata.annotations;
+    const annotations = componentObject(defaults, 'Deployment', 'api')!.spec.template.metadata.annotations;
     expect(Object.keys(annotations).filter((key) => key.startsWith('prometheus.io/'))).toEqual([]);
   });
 
@@ -379,7 +383,7 @@ describe('Prometheus and placement options (ci/prometheus-options-values.yaml)',
 
   it('routePrefix alone sets --web.route-prefix and the same paths', async () => {
     const rendered = await renderChart([], ['prometheus.routePrefix=/metrics-db']);
-    const pod = podSpecOf(rendered.find((object) => object.kind === 'Deployment' && object.metadata.labels['app.kubernetes.io/component'] === 'prometheus')!);
+    const pod = podSpecOf(componentObject(rendered, 'Deployment', 'prometheus')!);
     expect(pod.containers[0].args).toContain('--web.route-prefix=/metrics-db');
     expect(pod.containers[0].livenessProbe.httpGet.path).toBe('/metrics-db/-/healthy');
   });
@@ -500,7 +504,7 @@ describe('templating details', () => {
   // "no size limit": the guard against a full volume silently disappeared.
   it.each(['2Gi', '1.5Gi', '2.5Gi', '1500Mi', '2G', '0.5Gi', '3Ti'])('a Prometheus volume of %s gets a retention size of 85 percent of it', async (size) => {
     const objects = await renderChart([], [`prometheus.persistence.size=${size}`]);
-    const prometheus = byKind(objects, 'Deployment').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'prometheus')!;
+    const prometheus = componentObject(objects, 'Deployment', 'prometheus')!;
     const flag = (prometheus.spec.template.spec.containers[0].args as string[]).find((arg) => arg.startsWith('--storage.tsdb.retention.size='))!;
     expect(flag).toBe(`--storage.tsdb.retention.size=${Math.floor((0.85 * memoryBytes(size)) / 2 ** 20)}MB`);
     expect(Number(/=(\d+)MB$/.exec(flag)![1])).toBeGreaterThan(0);
@@ -530,7 +534,7 @@ describe('templating details', () => {
 
   it('a new database password rolls the API pods; a generated one never causes a roll by itself', async () => {
     const annotation = async (set: string[]) =>
-      byKind(await renderChart([], set), 'Deployment').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'api')!.spec.template
+      componentObject(await renderChart([], set), 'Deployment', 'api')!.spec.template
         .metadata.annotations['checksum/database-password'];
     const external = ['postgresql.enabled=false', 'externalDatabase.host=db.example'];
     const before = await annotation([...external, 'externalDatabase.password=first']);
@@ -553,13 +557,13 @@ describe('templating details', () => {
 
   it('an existing Secret replaces the generated one', async () => {
     const objects = await renderChart([join(CI_DIR, 'existing-secret-values.yaml')]);
-    expect(byKind(objects, 'Secret').filter((secret) => secret.metadata.labels['app.kubernetes.io/component'] === 'database')).toHaveLength(0);
+    expect(componentObjects(objects, 'Secret', 'database')).toHaveLength(0);
     const env = byKind(objects, 'StatefulSet')[0]!.spec.template.spec.containers[0].env;
     expect(env.find((variable: { name: string }) => variable.name === 'POSTGRES_PASSWORD').valueFrom.secretKeyRef).toEqual({ name: 'wiki-db-credentials', key: 'db-password' });
   });
 
   it('the generated Secret is kept on uninstall and holds a 32-character password', async () => {
-    const secret = byKind(await renderChart(), 'Secret').find((candidate) => candidate.metadata.labels['app.kubernetes.io/component'] === 'database')!;
+    const secret = componentObject(await renderChart(), 'Secret', 'database')!;
     expect(secret.metadata.annotations['helm.sh/resource-policy']).toBe('keep');
     expect(Buffer.from(secret.data.password, 'base64').toString()).toMatch(/^[A-Za-z0-9]{32}$/);
   });
@@ -567,7 +571,7 @@ describe('templating details', () => {
   it('the helm test pod creates and reads back a user through the API Service', async () => {
     const objects = await renderChart();
     const testPod = byKind(objects, 'Pod').find((pod) => pod.metadata.annotations?.['helm.sh/hook'] === 'test')!;
-    const service = byKind(objects, 'Service').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'api')!;
+    const service = componentObject(objects, 'Service', 'api')!;
     const env = testPod.spec.containers[0].env.find((variable: { name: string }) => variable.name === 'API_URL');
     expect(env.value).toBe(`http://${service.metadata.name}:${service.spec.ports[0].port}`);
     const script = testPod.spec.containers[0].command.join(' ');
@@ -588,7 +592,7 @@ describe('templating details', () => {
 });
 
 describe('Grafana (phase 8)', () => {
-  const grafanaOf = (objects: K8sObject[]) => byKind(objects, 'Deployment').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'grafana');
+  const grafanaOf = (objects: K8sObject[]) => componentObject(objects, 'Deployment', 'grafana');
   const configMap = (objects: K8sObject[], suffix: string) => objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith(`-grafana-${suffix}`));
   const ini = (objects: K8sObject[]) => configMap(objects, 'config')!.data['grafana.ini'] as string;
   let objects: K8sObject[];
@@ -614,17 +618,17 @@ describe('Grafana (phase 8)', () => {
   });
 
   it('the admin login comes from a Secret: generated once (32 characters), from values, or an existing Secret', async () => {
-    const secret = byKind(objects, 'Secret').find((candidate) => candidate.metadata.labels['app.kubernetes.io/component'] === 'grafana')!;
+    const secret = componentObject(objects, 'Secret', 'grafana')!;
     expect(Buffer.from(secret.data['admin-user'], 'base64').toString()).toBe('admin');
     expect(Buffer.from(secret.data['admin-password'], 'base64').toString()).toMatch(/^[A-Za-z0-9]{32}$/);
     const env = grafanaOf(objects)!.spec.template.spec.containers[0].env;
     expect(env.find((variable: { name: string }) => variable.name === 'GF_SECURITY_ADMIN_PASSWORD').valueFrom.secretKeyRef).toEqual({ name: secret.metadata.name, key: 'admin-password' });
 
-    const given = byKind(await renderChart([], ['grafana.admin.password=chosen-password']), 'Secret').find((candidate) => candidate.metadata.labels['app.kubernetes.io/component'] === 'grafana')!;
+    const given = componentObject(await renderChart([], ['grafana.admin.password=chosen-password']), 'Secret', 'grafana')!;
     expect(Buffer.from(given.data['admin-password'], 'base64').toString()).toBe('chosen-password');
 
     const existing = await renderChart([], ['grafana.admin.existingSecret=grafana-login']);
-    expect(byKind(existing, 'Secret').filter((candidate) => candidate.metadata.labels['app.kubernetes.io/component'] === 'grafana')).toEqual([]);
+    expect(componentObjects(existing, 'Secret', 'grafana')).toEqual([]);
     const existingEnv = grafanaOf(existing)!.spec.template.spec.containers[0].env;
     expect(existingEnv.find((variable: { name: string }) => variable.name === 'GF_SECURITY_ADMIN_USER').valueFrom.secretKeyRef).toEqual({ name: 'grafana-login', key: 'admin-user' });
   });
@@ -649,7 +653,7 @@ describe('Grafana (phase 8)', () => {
   it("exactly one data source: the chart's Prometheus, default, with the uid every panel names, not editable", async () => {
     const datasources = parseYaml(configMap(objects, 'provisioning')!.data['datasources.yaml']) as any;
     expect(datasources.datasources).toHaveLength(1);
-    const prometheus = byKind(objects, 'Service').find((service) => service.metadata.labels['app.kubernetes.io/component'] === 'prometheus')!;
+    const prometheus = componentObject(objects, 'Service', 'prometheus')!;
     expect(datasources.datasources[0]).toMatchObject({
       uid: DASHBOARD_DATASOURCE_UID,
       type: 'prometheus',
@@ -725,7 +729,7 @@ describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => 
     const grafanaIni = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-grafana-config'))!.data['grafana.ini'];
     expect(grafanaIni).toContain('root_url = %(protocol)s://%(domain)s:%(http_port)s/grafana/');
     expect(grafanaIni).toContain('serve_from_sub_path = true');
-    const prometheus = byKind(objects, 'Deployment').find((object) => object.metadata.labels['app.kubernetes.io/component'] === 'prometheus')!;
+    const prometheus = componentObject(objects, 'Deployment', 'prometheus')!;
     expect(prometheus.spec.template.spec.containers[0].args).toContain('--web.route-prefix=/prometheus');
     // The UI's links and redirects follow the external URL, derived from the Ingress's host and TLS.
     expect(prometheus.spec.template.spec.containers[0].args).toContain('--web.external-url=https://wiki.example.com/prometheus');

@@ -10,6 +10,7 @@ import { startService, type ServiceProcess } from '../wiki-service/test/support/
 import { CHART_DIR, NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
 import { podTarget, PROMETHEUS, prometheusMissing, withFileDiscovery, writeRenderedPrometheusConfig } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
+import { until } from './support/wait.js';
 
 // The Ingress of phase 9, proven without an ingress controller: nginx from Debian, a
 // real reverse proxy, configured by this test from the rendered Ingress rules (host,
@@ -25,6 +26,7 @@ const skip = skipLoudly(existsSync(NGINX) ? prometheusMissing() : `${NGINX} miss
 interface Answer {
   status: number;
   body: string;
+  location: string | undefined;
 }
 
 function get(port: number, path: string, options: { host?: string; method?: string; body?: string } = {}): Promise<Answer> {
@@ -34,7 +36,7 @@ function get(port: number, path: string, options: { host?: string; method?: stri
     const outgoing = httpRequest({ host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers, timeout: 10_000 }, (response) => {
       let body = '';
       response.on('data', (chunk) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body, location: response.headers.location }));
     });
     outgoing.on('error', reject);
     outgoing.end(options.body);
@@ -82,15 +84,6 @@ describe.skipIf(skip)('the Ingress, through a real reverse proxy (nginx)', () =>
   const children: ChildProcess[] = [];
   let proxyPort: number;
 
-  async function waitFor(what: string, check: () => Promise<boolean>) {
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      if (await check().catch(() => false)) return;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  }
-
   beforeAll(async () => {
     const objects = await renderChart([join(CHART_DIR, 'ci', 'ingress-values.yaml')]);
     workDir = await mkdtemp(join(tmpdir(), 'wiki-ingress-'));
@@ -130,8 +123,8 @@ describe.skipIf(skip)('the Ingress, through a real reverse proxy (nginx)', () =>
     await writeFile(join(workDir, 'nginx.conf'), config);
     children.push(spawn(NGINX, ['-p', workDir, '-c', join(workDir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' }));
 
-    await waitFor('nginx', async () => (await get(proxyPort, '/nowhere')).status === 404);
-    await waitFor('Prometheus behind nginx', async () => (await get(proxyPort, '/prometheus/-/ready')).status === 200);
+    await until('nginx', 60_000, async () => ((await get(proxyPort, '/nowhere')).status === 404 ? true : undefined));
+    await until('Prometheus behind nginx', 60_000, async () => ((await get(proxyPort, '/prometheus/-/ready')).status === 200 ? true : undefined));
   });
 
   afterAll(async () => {
@@ -182,14 +175,7 @@ describe.skipIf(skip)('the Ingress, through a real reverse proxy (nginx)', () =>
     const flags = JSON.parse((await get(proxyPort, '/prometheus/api/v1/status/flags')).body);
     expect(flags.data['web.route-prefix']).toBe('/prometheus');
     // The UI's redirect stays under the prefix.
-    const root = await new Promise<{ status: number; location?: string }>((resolve, reject) => {
-      httpRequest({ host: '127.0.0.1', port: proxyPort, path: '/prometheus/', headers: { host: HOST } }, (response) => {
-        response.resume();
-        resolve({ status: response.statusCode ?? 0, location: response.headers.location });
-      })
-        .on('error', reject)
-        .end();
-    });
+    const root = await get(proxyPort, '/prometheus/');
     expect(root.status).toBe(302);
     expect(root.location).toMatch(/^\/prometheus\/query/);
   });

@@ -14,6 +14,7 @@ import { dashboardFiles, interpolate, panelsOf, variableQuery } from './support/
 import { NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
 import { PROMETHEUS, PROMTOOL, podTarget, prometheusMissing, syntheticHistory, withFileDiscovery, writeRenderedPrometheusConfig } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
+import { sleep, until } from './support/wait.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -32,8 +33,6 @@ const POD_NAMES = ['wiki-wiki-chart-api-6d5f8c7b9-abcde', 'wiki-wiki-chart-api-6
 const USERS = 12;
 const POSTS = 7;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
@@ -42,20 +41,6 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-async function until<T>(what: string, timeoutMs: number, attempt: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await attempt();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(500);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
 
 interface Sample {
   metric: Record<string, string>;
