@@ -3,6 +3,7 @@ import { backendUnavailable } from './support/backends.js';
 import { client, metricValue, type Client } from './support/http.js';
 import { PostgresServer } from './support/postgres.js';
 import { startService, type ServiceProcess } from './support/service.js';
+import { sleep } from './support/writers.js';
 
 // PostgreSQL goes away while the service runs, then comes back. The service must
 // fail fast and clearly meanwhile, stay alive, and recover on its own.
@@ -32,6 +33,7 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL unreachable, then ba
   it('answers 503 fast, keeps liveness, loses readiness, and recovers by itself', async () => {
     const user = (await api.post('/users', { name: 'before outage' })).body;
     const counted = metricValue((await api.get('/metrics')).text, 'users_created_total');
+    expect(metricValue((await api.get('/metrics')).text, 'wiki_database_up')).toBe(1);
 
     await postgres.stop();
 
@@ -53,6 +55,8 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL unreachable, then ba
     expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ status: 'not ready', detail: 'database unreachable' });
     expect((await fetch(`${service.baseUrl}/health`, quickly)).status).toBe(200);
+    // What Prometheus sees: the same check as readiness, at every scrape.
+    expect(metricValue(await (await fetch(`${service.baseUrl}/metrics`, quickly)).text(), 'wiki_database_up')).toBe(0);
     // The failed write was not counted.
     expect(metricValue((await api.get('/metrics')).text, 'users_created_total')).toBe(counted);
 
@@ -69,6 +73,32 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL unreachable, then ba
     expect((await api.get('/ready')).status).toBe(200);
     expect((await api.get(`/user/${user.id}`)).body).toEqual(user);
     expect((await api.post('/users', { name: 'after outage' })).status).toBe(200);
+    expect(metricValue((await api.get('/metrics')).text, 'wiki_database_up')).toBe(1);
     expect(service.child.exitCode).toBeNull();
+  });
+
+  it('a database that hangs counts as unreachable within 2 s: neither the readiness probe (3 s) nor the scrape times out', async () => {
+    await postgres.setFrozen(true);
+    try {
+      for (const path of ['/ready', '/metrics']) {
+        const started = Date.now();
+        const response = await fetch(`${service.baseUrl}${path}`, quickly);
+        const text = await response.text();
+        console.log(`${path} with the database frozen: ${response.status} after ${Date.now() - started} ms`);
+        if (path === '/ready') expect(response.status).toBe(503);
+        else expect(metricValue(text, 'wiki_database_up')).toBe(0);
+      }
+    } finally {
+      await postgres.setFrozen(false);
+    }
+    // The pool's stalled connections time out (DB_QUERY_TIMEOUT_SECONDS, 10 s) and are replaced.
+    let up: number | undefined;
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && up !== 1) {
+      up = metricValue((await api.get('/metrics')).text, 'wiki_database_up');
+      if (up !== 1) await sleep(250);
+    }
+    expect(up).toBe(1);
+    expect((await api.get('/ready')).status).toBe(200);
   });
 });

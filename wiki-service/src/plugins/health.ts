@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { Gauge } from 'prom-client';
 import type { DatabaseHandle } from '../db/database.js';
 import { Health, Readiness } from '../schemas.js';
 
@@ -8,6 +9,14 @@ import { Health, Readiness } from '../schemas.js';
 //   database outage would make Kubernetes restart every healthy replica.
 // - /ready (readiness): should traffic come here? Not while the database is
 //   unreachable, and not once shutdown has begun (so endpoints drop this pod first).
+// The same database check runs at every scrape of /metrics, as wiki_database_up, so
+// Prometheus sees what readiness sees without depending on who probes /ready (the
+// alert WikiApiDatabaseUnreachable, docs/PHASE10_ALERTING.md).
+
+// Longer than a healthy ping ever takes, shorter than the readiness probe's timeout
+// (3 s) and Prometheus's scrape timeout (10 s): a database that hangs must count as
+// unreachable, not make the probe or the scrape itself time out.
+const DATABASE_CHECK_TIMEOUT_MS = 2000;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,6 +29,31 @@ export const health = fp(async (app: FastifyInstance, options: { database: Datab
   let shuttingDown = false;
   app.decorate('markShuttingDown', () => {
     shuttingDown = true;
+  });
+
+  async function databaseAnswers(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${DATABASE_CHECK_TIMEOUT_MS} ms`)), DATABASE_CHECK_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([options.database.ping(), timedOut]);
+      return true;
+    } catch (error) {
+      app.log.warn({ err: error }, 'database check: database unreachable');
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  new Gauge({
+    name: 'wiki_database_up',
+    help: 'Whether the database answered a ping during this scrape (1) or not (0); /ready answers 503 while it does not',
+    registers: [app.metrics.registry],
+    async collect() {
+      this.set((await databaseAnswers()) ? 1 : 0);
+    },
   });
 
   app.get(
@@ -37,17 +71,12 @@ export const health = fp(async (app: FastifyInstance, options: { database: Datab
         response: { 200: Readiness, 503: Readiness },
       },
     },
-    async (request, reply) => {
+    async (_request, reply) => {
       if (shuttingDown) {
         return reply.code(503).send({ status: 'not ready', detail: 'shutting down' });
       }
-      try {
-        await options.database.ping();
-        return { status: 'ready' as const };
-      } catch (error) {
-        request.log.warn({ err: error }, 'readiness check: database unreachable');
-        return reply.code(503).send({ status: 'not ready', detail: 'database unreachable' });
-      }
+      if (await databaseAnswers()) return { status: 'ready' as const };
+      return reply.code(503).send({ status: 'not ready', detail: 'database unreachable' });
     },
   );
 });

@@ -155,6 +155,16 @@ export class PostgresServer {
     }
   }
 
+  /**
+   * Freezes (SIGSTOP) or thaws (SIGCONT) the postmaster and every backend: the server
+   * keeps its connections open but answers nothing, like a database on a hung host.
+   */
+  async setFrozen(frozen: boolean): Promise<void> {
+    const postmaster = readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]!;
+    const { stdout } = await execFileAsync('pgrep', ['-P', postmaster]);
+    for (const pid of [postmaster, ...stdout.split('\n').filter(Boolean)]) process.kill(Number(pid), frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   /** Ends every session on one database while the server stays up (pg_terminate_backend). */
   async terminateBackends(database: string): Promise<number> {
     const rows = await this.query<{ terminated: boolean }>(
