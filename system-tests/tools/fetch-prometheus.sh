@@ -12,6 +12,12 @@
 # whatever 3.x it serves is taken, and a test fails if its major version stops
 # matching the chart's image.
 #
+# One exception to "nothing system-wide": Debian's Alertmanager reads its notification
+# templates (default.tmpl, email.tmpl) from /usr/share/prometheus/alertmanager, a path
+# compiled into it (a Debian patch; upstream's binary embeds them), and will not start
+# without them. The script copies the two files there (as root), unless that folder
+# belongs to an installed Debian package, which it leaves alone.
+#
 # Usage: system-tests/tools/fetch-prometheus.sh [--refresh]
 #   Without --refresh, binaries already in the cache are kept.
 set -euo pipefail
@@ -25,7 +31,24 @@ print_versions() {
   "$bin/alertmanager" --version | head -n 1
 }
 
+install_alertmanager_templates() {
+  local templates=/usr/share/prometheus/alertmanager
+  if cmp -s "$cache/root$templates/default.tmpl" "$templates/default.tmpl" && cmp -s "$cache/root$templates/email.tmpl" "$templates/email.tmpl"; then
+    return 0
+  fi
+  if dpkg -S "$templates" > /dev/null 2>&1; then
+    echo "fetch-prometheus: $templates belongs to an installed package; its templates may not suit Alertmanager $("$bin/alertmanager" --version | head -n 1)" >&2
+    return 0
+  fi
+  if ! { mkdir -p "$templates" && cp "$cache/root$templates/default.tmpl" "$cache/root$templates/email.tmpl" "$templates/"; } 2> /dev/null; then
+    echo "fetch-prometheus: cannot write $templates: run this script as root (Alertmanager will not start without its templates)" >&2
+    exit 1
+  fi
+  echo "fetch-prometheus: Alertmanager's notification templates copied to $templates"
+}
+
 if [[ "${1:-}" != "--refresh" && -x "$bin/prometheus" && -x "$bin/promtool" && -x "$bin/alertmanager" && -x "$bin/amtool" ]]; then
+  install_alertmanager_templates
   print_versions
   exit 0
 fi
@@ -63,4 +86,5 @@ ln -s ../root/usr/bin/promtool "$bin/promtool"
 ln -s ../root/usr/bin/prometheus-alertmanager "$bin/alertmanager"
 ln -s ../root/usr/bin/amtool "$bin/amtool"
 rm -rf "$apt_dir"
+install_alertmanager_templates
 print_versions
