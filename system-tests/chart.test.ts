@@ -58,8 +58,8 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
     objects = await renderChart(files);
   });
 
-  it('renders the API and, unless external, PostgreSQL; Prometheus and Grafana when enabled', () => {
-    const expected = ['api', ...(values.grafana.enabled ? ['grafana'] : []), ...(values.prometheus.enabled ? ['prometheus'] : [])];
+  it('renders the API and, unless external, PostgreSQL; Prometheus, Grafana and Alertmanager when enabled', () => {
+    const expected = ['alertmanager', 'api', 'grafana', 'prometheus'].filter((component) => component === 'api' || values[component].enabled);
     expect(byKind(objects, 'Deployment').map((object) => object.metadata.labels['app.kubernetes.io/component']).sort()).toEqual(expected);
     expect(byKind(objects, 'StatefulSet')).toHaveLength(values.postgresql.enabled ? 1 : 0);
   });
@@ -86,6 +86,7 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
       postgresql: values.postgresql.image.tag,
       prometheus: values.prometheus.image.tag,
       grafana: values.grafana.image.tag,
+      alertmanager: values.alertmanager.image.tag,
     };
     for (const object of objects) {
       const labels = object.metadata.labels;
@@ -154,7 +155,7 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
 
   it('every referenced ConfigMap, Secret, PVC and ServiceAccount is rendered or named by a value', () => {
     const secretsByValue = [values.postgresql.auth.existingSecret, values.externalDatabase.existingSecret].filter(Boolean);
-    const claimsByValue = [values.prometheus.persistence.existingClaim].filter(Boolean);
+    const claimsByValue = ['prometheus', 'grafana', 'alertmanager'].map((component) => values[component].persistence.existingClaim).filter(Boolean);
     for (const workload of objects.filter((object) => object.kind === 'Pod' || WORKLOAD_KINDS.includes(object.kind))) {
       const pod = podSpecOf(workload);
       const claimTemplates = (workload.spec.volumeClaimTemplates ?? []).map((claim: K8sObject) => claim.metadata.name);
@@ -268,8 +269,48 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
     expect(service.spec.selector['app.kubernetes.io/component']).toBe('prometheus');
   });
 
+  it('Alertmanager: one replica with its volume, config from a Secret that restarts it, and Prometheus sends it alerts', () => {
+    const deployment = componentObject(objects, 'Deployment', 'alertmanager');
+    const prometheusConfig = componentObject(objects, 'Deployment', 'prometheus')
+      ? (parseYaml(objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-prometheus-config'))!.data['prometheus.yml']) as any)
+      : undefined;
+    const alertmanagerTargets: string[] = (prometheusConfig?.alerting?.alertmanagers ?? []).flatMap((entry: any) => (entry.static_configs ?? []).flatMap((config: any) => config.targets));
+    if (deployment === undefined) {
+      expect(values.alertmanager.enabled).toBe(false);
+      expect(alertmanagerTargets.filter((target) => target.includes('-alertmanager:'))).toEqual([]);
+      return;
+    }
+    const pod = deployment.spec.template.spec;
+    const args: string[] = pod.containers[0].args;
+    expect(args).toEqual(expect.arrayContaining(['--config.file=/etc/alertmanager/alertmanager.yml', '--storage.path=/alertmanager', '--cluster.listen-address=']));
+    expect(deployment.spec.replicas).toBe(1);
+    expect(deployment.spec.strategy.type).toBe('Recreate');
+    expect(pod.automountServiceAccountToken).toBe(false);
+    // Its configuration: a Secret holding exactly alertmanager.config, whose change restarts the pod.
+    const configVolume = pod.volumes.find((volume: any) => volume.name === 'config');
+    const secret = named(objects, 'Secret', configVolume.secret.secretName)!;
+    expect(parseYaml(secret.stringData['alertmanager.yml'])).toEqual(values.alertmanager.config);
+    expect(deployment.spec.template.metadata.annotations['checksum/config']).toMatch(/^[a-f0-9]{64}$/);
+    // Silences and the notification log on the volume.
+    const dataVolume = pod.volumes.find((volume: any) => volume.name === 'data');
+    if (values.alertmanager.persistence.enabled) {
+      const claim = named(objects, 'PersistentVolumeClaim', dataVolume.persistentVolumeClaim.claimName);
+      if (!values.alertmanager.persistence.existingClaim) expect(claim!.spec.resources.requests.storage).toBe(values.alertmanager.persistence.size);
+    } else {
+      expect(dataVolume.emptyDir.sizeLimit).toBe(values.alertmanager.persistence.size);
+    }
+    // Prometheus sends alerts to its Service and scrapes it.
+    const service = named(objects, 'Service', deployment.metadata.name)!;
+    const address = `${service.metadata.name}:${service.spec.ports[0].port}`;
+    if (prometheusConfig !== undefined) {
+      expect(alertmanagerTargets).toContain(address);
+      const job = prometheusConfig.scrape_configs.find((candidate: { job_name: string }) => candidate.job_name === 'alertmanager');
+      expect(job.static_configs[0].targets).toEqual([address]);
+    }
+  });
+
   it('the API: graceful-shutdown timing agrees, config changes roll the pods, the password comes from a Secret', () => {
-    const deployment = byKind(objects, 'Deployment')[0]!;
+    const deployment = componentObject(objects, 'Deployment', 'api')!;
     const pod = deployment.spec.template.spec;
     const configMap = named(objects, 'ConfigMap', pod.containers[0].envFrom[0].configMapRef.name)!;
     const delay = Number(configMap.data.SHUTDOWN_DELAY_SECONDS);
@@ -410,11 +451,9 @@ describe('Prometheus and placement options (ci/prometheus-options-values.yaml)',
 });
 
 describe('resource budget of the defaults', () => {
-  // Limits of everything the chart runs, at a given moment. Components whose templates
-  // come in later phases count with their planned share from values.yaml.
+  // Limits of everything the chart runs, at a given moment.
   async function budget(set: string[], busiest: boolean) {
     const objects = await renderChart([], set);
-    const values = valuesOf([]);
     const total = { cpu: 0, memory: 0, storage: 0 };
     const sum = (containers: any[], of: (c: any) => number) => containers.reduce((acc, c) => acc + of(c), 0);
     const max = (containers: any[], of: (c: any) => number) => Math.max(0, ...containers.map(of));
@@ -437,13 +476,9 @@ describe('resource budget of the defaults', () => {
     expect(testPods.length).toBeGreaterThan(0);
     if (busiest) for (const pod of testPods) addPods(pod.spec, 1);
     for (const claim of byKind(objects, 'PersistentVolumeClaim')) total.storage += memoryBytes(claim.spec.resources.requests.storage);
-    for (const component of ['prometheus', 'grafana', 'alertmanager']) {
-      const rendered = objects.some((object) => WORKLOAD_KINDS.includes(object.kind) && object.metadata.labels['app.kubernetes.io/component'] === component);
-      if (rendered) continue;
-      total.cpu += cpuCores(values[component].resources.limits.cpu);
-      total.memory += memoryBytes(values[component].resources.limits.memory);
-      total.storage += memoryBytes(values[component].persistence.size);
-    }
+    // Every component of the roadmap is in the budget.
+    const components = objects.filter((object) => WORKLOAD_KINDS.includes(object.kind)).map((object) => object.metadata.labels['app.kubernetes.io/component']);
+    expect(components.sort()).toEqual(['alertmanager', 'api', 'grafana', 'postgresql', 'prometheus']);
     return total;
   }
 
@@ -479,6 +514,13 @@ describe('values.schema.json rejects bad values with a clear message', () => {
     ['a retention size of zero (Prometheus: no limit)', 'prometheus.retention.size=0MB', 'prometheus.retention.size 0MB is 0'],
     ['a Prometheus volume too small for any retention size', 'prometheus.persistence.size=1Mi', 'prometheus.persistence.size 1Mi is too small'],
     ['a volume size in a unit Kubernetes does not know', 'prometheus.persistence.size=2GB', 'does not match pattern'],
+    ['an objective of 100% (no error budget at all)', 'alerting.availability.objective=1', "'anyOf' failed"],
+    ['an objective given as a percentage', 'alerting.availability.objective=99.5', "'99.5' does not match pattern"],
+    ['a latency threshold that is not a histogram bucket', 'alerting.latency.thresholdSeconds=0.3', 'value must be one of'],
+    ['a malformed `for:` duration', 'alerting.for.WikiApiPodDown=5 minutes', 'does not match pattern'],
+    ['a `for:` for an alert that does not exist', 'alerting.for.WikiApiPodGone=5m', "additional properties 'WikiApiPodGone' not allowed"],
+    ['a runbook URL with its own anchor', 'alerting.runbookUrl=https://wiki.example.com/runbook#top', 'does not match pattern'],
+    ['an Alertmanager configuration without receivers', 'alertmanager.config.receivers=null', "missing property 'receivers'"],
   ])('%s (%s)', async (_name, set, message) => {
     const result = await helm(['template', RELEASE, CHART_DIR, '--kube-version', KUBE_VERSION, '--set', set]);
     expect(result.ok).toBe(false);
@@ -512,7 +554,7 @@ describe('templating details', () => {
 
   it('fastapi.image_name, the original chart value, overrides the API image', async () => {
     const objects = await renderChart([], ['fastapi.image_name=registry.example/wiki:2.0.0']);
-    const pod = byKind(objects, 'Deployment')[0]!.spec.template.spec;
+    const pod = componentObject(objects, 'Deployment', 'api')!.spec.template.spec;
     expect(pod.containers[0].image).toBe('registry.example/wiki:2.0.0');
     expect(pod.initContainers[0].image).toBe('registry.example/wiki:2.0.0');
   });
@@ -520,14 +562,14 @@ describe('templating details', () => {
   it('a digest replaces the tag; an empty tag means the appVersion', async () => {
     const digest = `sha256:${'a'.repeat(64)}`;
     const pinned = await renderChart([], [`api.image.digest=${digest}`]);
-    expect(byKind(pinned, 'Deployment')[0]!.spec.template.spec.containers[0].image).toBe(`ghcr.io/example/wiki-service@${digest}`);
+    expect(componentObject(pinned, 'Deployment', 'api')!.spec.template.spec.containers[0].image).toBe(`ghcr.io/example/wiki-service@${digest}`);
     const appVersion = (parseYaml(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { appVersion: string }).appVersion;
     const defaults = await renderChart();
-    expect(byKind(defaults, 'Deployment')[0]!.spec.template.spec.containers[0].image).toBe(`ghcr.io/example/wiki-service:${appVersion}`);
+    expect(componentObject(defaults, 'Deployment', 'api')!.spec.template.spec.containers[0].image).toBe(`ghcr.io/example/wiki-service:${appVersion}`);
   });
 
   it('a settings change changes the checksum annotation (and so rolls the pods)', async () => {
-    const checksum = async (set: string[]) => byKind(await renderChart([], set), 'Deployment')[0]!.spec.template.metadata.annotations['checksum/config'];
+    const checksum = async (set: string[]) => componentObject(await renderChart([], set), 'Deployment', 'api')!.spec.template.metadata.annotations['checksum/config'];
     expect(await checksum(['api.logLevel=debug'])).not.toBe(await checksum([]));
     expect(await checksum([])).toBe(await checksum([]));
   });
@@ -752,13 +794,25 @@ describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => 
     { name: 'DNS', labels: { 'k8s-app': 'kube-dns' }, namespaceLabels: { 'kubernetes.io/metadata.name': 'kube-system' }, ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }], inRelease: false },
     { name: 'Kubernetes API', labels: {}, namespaceLabels: undefined, ports: [{ protocol: 'TCP', port: 443 }, { protocol: 'TCP', port: 6443 }], inRelease: false },
     { name: 'another pod in the namespace', labels: { app: 'other' }, namespaceLabels: NAMESPACE_LABELS, ports: [{ protocol: 'TCP', port: 8080 }], inRelease: false },
+    // Where Alertmanager's notifications go: a webhook, Slack or a mail server on the internet.
+    { name: 'a receiver on the internet', labels: {}, namespaceLabels: undefined, ports: [{ protocol: 'TCP', port: 443 }, { protocol: 'TCP', port: 587 }, { protocol: 'TCP', port: 25 }], inRelease: false },
   ];
   const connections = () => allowedConnections(byKind(objects, 'NetworkPolicy'), NAMESPACE_LABELS, [...releasePods(objects, NAMESPACE_LABELS), ...OUTSIDE]);
 
-  it('allow exactly: the ingress controller to the API, Grafana and (exposed) Prometheus; Prometheus to the API and the Kubernetes API; Grafana to Prometheus; the API to PostgreSQL; the test pod to the API; every pod to DNS', () => {
+  it('allow exactly: the ingress controller to the API, Grafana and (exposed) Prometheus; Prometheus to the API, Alertmanager and the Kubernetes API; Grafana to Prometheus; the API to PostgreSQL; Alertmanager to its receivers; the test pod to the API; every pod to DNS', () => {
     const dns = (from: string) => [`${from} -> DNS:53/TCP`, `${from} -> DNS:53/UDP`];
     expect(connections()).toEqual(
       [
+        ...dns('alertmanager'),
+        // Receivers are anywhere, so that rule names ports only: 443 reaches the
+        // Kubernetes API too (Alertmanager has no token for it), and 25 stays closed.
+        'alertmanager -> Kubernetes API:443/TCP',
+        'alertmanager -> a receiver on the internet:443/TCP',
+        'alertmanager -> a receiver on the internet:587/TCP',
+        // Likewise the Kubernetes API's address varies between clusters: Prometheus's
+        // rule names its ports only, so any HTTPS address is open to Prometheus.
+        'prometheus -> a receiver on the internet:443/TCP',
+        'prometheus -> alertmanager:9093/TCP',
         'api -> postgresql:5432/TCP',
         ...dns('api'),
         ...dns('grafana'),

@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CHART_DIR, helm, REPO_ROOT } from './support/helm.js';
 
-// docs/PHASE7_PROMETHEUS.md and docs/PHASE8_GRAFANA.md promise that their YAML
-// excerpts are taken from the real chart. Every line of every ```yaml block must be a line of a template, a rule file,
-// values.yaml, or the chart as rendered (release "wiki", namespace "wiki"), so the
-// document cannot drift from the chart unnoticed.
+// docs/PHASE7_PROMETHEUS.md, PHASE8_GRAFANA.md and PHASE10_ALERTING.md promise that
+// their YAML excerpts are taken from the real chart. Every line of every ```yaml block
+// must be a line of a template, a rule file, values.yaml, a ci/ values file, or the
+// chart as rendered (release "wiki", namespace "wiki"), so the document cannot drift
+// from the chart unnoticed.
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -19,13 +20,14 @@ function yamlBlocks(markdown: string): string[] {
   return [...markdown.matchAll(/```yaml\n([\s\S]*?)```/g)].map((match) => match[1]!);
 }
 
-describe.each(['PHASE7_PROMETHEUS.md', 'PHASE8_GRAFANA.md'])('docs/%s', (document) => {
+describe.each(['PHASE7_PROMETHEUS.md', 'PHASE8_GRAFANA.md', 'PHASE10_ALERTING.md'])('docs/%s', (document) => {
   it('every YAML excerpt is taken from the chart', async () => {
     const rendered = await helm(['template', 'wiki', CHART_DIR, '--namespace', 'wiki']);
     expect(rendered.ok).toBe(true);
     const sources = [
       ...filesUnder(join(CHART_DIR, 'templates')),
       ...filesUnder(join(CHART_DIR, 'rules')),
+      ...filesUnder(join(CHART_DIR, 'ci')),
       join(CHART_DIR, 'values.yaml'),
     ].map((file) => readFileSync(file, 'utf8'));
     const known = new Set([...sources, rendered.output].flatMap((text) => text.split('\n').map((line) => line.trim())));

@@ -1,23 +1,32 @@
-import { readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHART_DIR, renderChart, type K8sObject } from './support/helm.js';
+import { parse as parseYaml } from 'yaml';
+import { CHART_DIR, renderChart, REPO_ROOT, type K8sObject } from './support/helm.js';
 import {
   ALERTMANAGER,
+  AMTOOL,
+  amtool,
   binaryVersion,
+  layOutRuleTests,
   majorVersion,
   PROMETHEUS,
   prometheusMissing,
   PROMTOOL,
   promtool,
+  renderedAlertmanagerConfig,
   writeRenderedPrometheusConfig,
 } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
 
-// The real promtool checks what the chart renders for Prometheus, and the rule files
-// as they are kept in the repository.
+// The real promtool and amtool check what the chart renders for Prometheus and
+// Alertmanager. The rule files are Helm templates, so they are checked and
+// unit-tested as rendered.
+
+interface RuleFile {
+  groups: Array<{ name: string; rules: Array<{ alert?: string; record?: string; labels?: Record<string, string>; annotations?: Record<string, string> }> }>;
+}
 
 const skip = skipLoudly(prometheusMissing(), 'the promtool tests are');
 
@@ -36,12 +45,24 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
     const prometheus = binaryVersion(PROMETHEUS);
     const promtoolVersion = binaryVersion(PROMTOOL);
     const alertmanager = binaryVersion(ALERTMANAGER);
-    const deployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.name.endsWith('-prometheus'))!;
-    const image: string = deployment.spec.template.spec.containers.find((c: { name: string }) => c.name === 'prometheus').image;
-    const imageVersion = image.slice(image.lastIndexOf(':') + 1);
-    console.log(`tested: prometheus ${prometheus}, promtool ${promtoolVersion}, alertmanager ${alertmanager}; the chart deploys ${image}`);
-    expect(majorVersion(prometheus), `the chart deploys ${image} but the tests run Prometheus ${prometheus}`).toBe(majorVersion(imageVersion));
-    expect(majorVersion(promtoolVersion)).toBe(majorVersion(imageVersion));
+    const amtoolVersion = binaryVersion(AMTOOL);
+    const imageOf = (component: string) => {
+      const deployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.name.endsWith(`-${component}`))!;
+      const image: string = deployment.spec.template.spec.containers[0].image;
+      return { image, version: image.slice(image.lastIndexOf(':') + 1) };
+    };
+    const chartPrometheus = imageOf('prometheus');
+    const chartAlertmanager = imageOf('alertmanager');
+    console.log(
+      `tested: prometheus ${prometheus}, promtool ${promtoolVersion}, alertmanager ${alertmanager}, amtool ${amtoolVersion}; ` +
+        `the chart deploys ${chartPrometheus.image} and ${chartAlertmanager.image}`,
+    );
+    expect(majorVersion(prometheus), `the chart deploys ${chartPrometheus.image} but the tests run Prometheus ${prometheus}`).toBe(majorVersion(chartPrometheus.version));
+    expect(majorVersion(promtoolVersion)).toBe(majorVersion(chartPrometheus.version));
+    // Alertmanager is still 0.x: its minor version is the one that may break things.
+    const minor = (version: string) => /^v?(\d+\.\d+)\./.exec(version)![1];
+    expect(minor(alertmanager), `the chart deploys ${chartAlertmanager.image} but the tests run Alertmanager ${alertmanager}`).toBe(minor(chartAlertmanager.version));
+    expect(minor(amtoolVersion)).toBe(minor(chartAlertmanager.version));
   });
 
   it('`promtool check config` accepts the rendered prometheus.yml, unchanged (Kubernetes discovery included), with its rule files', async () => {
@@ -50,7 +71,7 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
     const configFile = await writeRenderedPrometheusConfig(objects, dir);
     const result = await promtool(['check', 'config', configFile]);
     expect(result.output).toContain('SUCCESS');
-    expect(result.output).toMatch(/rules\/recording\.yaml/);
+    for (const file of ['recording', 'slo', 'alerts']) expect(result.output).toContain(`rules/${file}.yaml`);
     expect(result.ok, result.output).toBe(true);
   });
 
@@ -60,23 +81,123 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
     const rendered = withOptions.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-prometheus-config'))!;
     expect(rendered.data['prometheus.yml']).toContain('external_labels');
     expect(rendered.data['prometheus.yml']).toContain('job_name: node');
+    // Alerts go to the chart's Alertmanager and to the external one.
+    const alerting = (parseYaml(rendered.data['prometheus.yml']) as { alerting: { alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }> } }).alerting;
+    expect(alerting.alertmanagers.flatMap((entry) => entry.static_configs.flatMap((config) => config.targets))).toEqual([
+      'wiki-wiki-chart-alertmanager:9093',
+      'alertmanager-operated.monitoring.svc:9093',
+    ]);
     const result = await promtool(['check', 'config', await writeRenderedPrometheusConfig(withOptions, optionsDir)]);
     expect(result.ok, result.output).toBe(true);
   });
 
-  it('`promtool check rules` accepts every file in wiki-chart/rules/', async () => {
-    const result = await promtool(['check', 'rules', join(CHART_DIR, 'rules', 'recording.yaml')]);
+  it('`promtool check rules` accepts every file of wiki-chart/rules/, as rendered', async () => {
+    const rulesDir = join(dir, 'rules');
+    await writeRenderedPrometheusConfig(objects, dir);
+    const files = await readdir(rulesDir);
+    expect(files.sort()).toEqual(['alerts.yaml', 'recording.yaml', 'slo.yaml']);
+    const result = await promtool(['check', 'rules', ...files.map((file) => join(rulesDir, file))]);
     expect(result.ok, result.output).toBe(true);
     expect(result.output).toMatch(/SUCCESS: \d+ rules found/);
   });
 
-  it('`promtool test rules` passes the unit tests in wiki-chart/rules-tests/', async () => {
-    const dir = join(CHART_DIR, 'rules-tests');
-    const files = readdirSync(dir).filter((file) => file.endsWith('_test.yaml'));
-    expect(files.length).toBeGreaterThan(0);
-    const result = await promtool(['test', 'rules', ...files.map((file) => join(dir, file))]);
+  it('`promtool test rules` passes the unit tests of wiki-chart/rules-tests/, on the rules as rendered', { timeout: 120_000 }, async () => {
+    const testFiles = await layOutRuleTests(objects, join(dir, 'unit'));
+    expect(testFiles.length).toBeGreaterThanOrEqual(4);
+    const result = await promtool(['test', 'rules', ...testFiles]);
     expect(result.ok, result.output).toBe(true);
     expect(result.output).toContain('SUCCESS');
+  });
+
+  it('every alert has a unit test that expects it to fire, and one that expects it silent', async () => {
+    const testFiles = await layOutRuleTests(objects, join(dir, 'coverage'));
+    const rules = parseYaml(await readFile(join(dir, 'coverage', 'rules', 'alerts.yaml'), 'utf8')) as RuleFile;
+    const slo = parseYaml(await readFile(join(dir, 'coverage', 'rules', 'slo.yaml'), 'utf8')) as RuleFile;
+    const alerts = [...rules.groups, ...slo.groups].flatMap((group) => group.rules.flatMap((rule) => (rule.alert === undefined ? [] : [rule.alert])));
+    expect(alerts.length).toBeGreaterThanOrEqual(14);
+    const fires = new Set<string>();
+    const silent = new Set<string>();
+    for (const file of testFiles) {
+      const unit = parseYaml(await readFile(file, 'utf8')) as { tests: Array<{ alert_rule_test?: Array<{ alertname: string; exp_alerts: unknown[] }> }> };
+      for (const check of unit.tests.flatMap((test) => test.alert_rule_test ?? [])) (check.exp_alerts.length > 0 ? fires : silent).add(check.alertname);
+    }
+    expect(alerts.filter((alert) => !fires.has(alert)), 'alerts never expected to fire').toEqual([]);
+    expect(alerts.filter((alert) => !silent.has(alert)), 'alerts never expected to stay silent').toEqual([]);
+  });
+
+  it('the objectives and the latency threshold come from values, and the result still passes `promtool check rules`', async () => {
+    const tighter = await renderChart([], ['alerting.availability.objective=0.999', 'alerting.latency.objective=0.95', 'alerting.latency.thresholdSeconds=0.5']);
+    const tighterDir = join(dir, 'tighter');
+    await writeRenderedPrometheusConfig(tighter, tighterDir);
+    const slo = await readFile(join(tighterDir, 'rules', 'slo.yaml'), 'utf8');
+    expect(slo).toContain('job:slo_availability_errors:ratio_rate1h > (14.4 * (1 - 0.999))');
+    expect(slo).toContain('job:slo_latency_errors:ratio_rate3d > (1 * (1 - 0.95))');
+    expect(slo).toContain('le="0.5"');
+    const fastBurn = (parseYaml(slo) as RuleFile).groups[0]!.rules.find((rule) => rule.alert === 'WikiApiAvailabilityBudgetFastBurn')!;
+    expect(fastBurn.annotations!.description).toContain('the objective allows 0.1% over 30 days');
+    const result = await promtool(['check', 'rules', join(tighterDir, 'rules', 'slo.yaml')]);
+    expect(result.ok, result.output).toBe(true);
+  });
+
+  it('the unit tests can fail: a `for:` one minute shorter than the default breaks them', { timeout: 120_000 }, async () => {
+    const shorter = await renderChart([], ['alerting.for.WikiApiPodDown=4m']);
+    const testFiles = await layOutRuleTests(shorter, join(dir, 'shorter'));
+    const result = await promtool(['test', 'rules', ...testFiles.filter((file) => file.endsWith('alerts_test.yaml'))]);
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain('WikiApiPodDown');
+  });
+
+  it('every alert has a severity of the documented scheme, a summary, a description and a runbook section', async () => {
+    const rulesDir = join(dir, 'rules');
+    await writeRenderedPrometheusConfig(objects, dir);
+    const doc = await readFile(join(REPO_ROOT, 'docs', 'PHASE10_ALERTING.md'), 'utf8');
+    // GitHub's anchors: a heading "### WikiApiPodDown" is #wikiapipoddown.
+    const anchors = new Set([...doc.matchAll(/^#{2,4} (.+)$/gm)].map((match) => match[1]!.trim().toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')));
+    let checked = 0;
+    for (const file of ['alerts.yaml', 'slo.yaml']) {
+      const rules = parseYaml(await readFile(join(rulesDir, file), 'utf8')) as RuleFile;
+      for (const rule of rules.groups.flatMap((group) => group.rules).filter((candidate) => candidate.alert !== undefined)) {
+        checked++;
+        expect(['page', 'ticket'], rule.alert).toContain(rule.labels?.severity);
+        expect(rule.annotations?.summary, rule.alert).toBeTruthy();
+        expect(rule.annotations?.description?.length ?? 0, rule.alert).toBeGreaterThan(80);
+        const url = new URL(rule.annotations!.runbook_url!);
+        expect(url.hash, rule.alert).toBe(`#${rule.alert!.toLowerCase()}`);
+        expect(anchors.has(rule.alert!.toLowerCase()), `docs/PHASE10_ALERTING.md has no section "${rule.alert}"`).toBe(true);
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(14);
+  });
+
+  it('`amtool check-config` accepts the rendered alertmanager.yml: the defaults and the documented receivers', async () => {
+    for (const files of [[], [join(CHART_DIR, 'ci', 'alertmanager-receivers-values.yaml')], [join(CHART_DIR, 'ci', 'stack-alerting-values.yaml')]]) {
+      const configFile = join(dir, `alertmanager-${files.length === 0 ? 'default' : files[0]!.split('/').at(-1)}.yml`);
+      await writeFile(configFile, renderedAlertmanagerConfig(await renderChart(files)));
+      const result = await amtool(['check-config', configFile]);
+      expect(result.ok, result.output).toBe(true);
+      expect(result.output).toContain('SUCCESS');
+    }
+  });
+
+  it('the documented routing sends pages to on-call, monitoring problems to the platform team, the rest to the wiki team (amtool config routes test)', async () => {
+    const configFile = join(dir, 'alertmanager-routing.yml');
+    await writeFile(configFile, renderedAlertmanagerConfig(await renderChart([join(CHART_DIR, 'ci', 'alertmanager-receivers-values.yaml')])));
+    const route = async (...labels: string[]) => (await amtool(['config', 'routes', 'test', `--config.file=${configFile}`, ...labels])).output.split('\n')[0]!.trim();
+    expect(await route('alertname=WikiApiNoPodUp', 'severity=page')).toBe('on-call');
+    expect(await route('alertname=WikiApiPodDown', 'severity=ticket')).toBe('team-email');
+    expect(await route('alertname=PrometheusScrapesFailing', 'severity=ticket')).toBe('platform-email');
+    // The defaults route everything to "null".
+    const defaults = join(dir, 'alertmanager-null.yml');
+    await writeFile(defaults, renderedAlertmanagerConfig(objects));
+    expect((await amtool(['config', 'routes', 'test', `--config.file=${defaults}`, 'severity=page'])).output.split('\n')[0]!.trim()).toBe('null');
+  });
+
+  it('amtool catches a broken configuration (the check can fail)', async () => {
+    const configFile = join(dir, 'alertmanager-broken.yml');
+    await writeFile(configFile, 'route:\n  receiver: nobody\nreceivers:\n  - name: somebody\n');
+    const result = await amtool(['check-config', configFile]);
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain('undefined receiver "nobody"');
   });
 
   it('promtool catches a broken configuration (the check can fail)', async () => {

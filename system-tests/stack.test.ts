@@ -1,18 +1,30 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '../wiki-service/test/support/http.js';
-import type { PostgresServer } from '../wiki-service/test/support/postgres.js';
+import { freePort, type PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
 import { dashboardFiles, interpolate, panelsOf, variableQuery } from './support/dashboards.js';
-import { NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
-import { PROMETHEUS, PROMTOOL, podTarget, prometheusMissing, syntheticHistory, withFileDiscovery, writeRenderedPrometheusConfig } from './support/prometheus.js';
+import { CHART_DIR, NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
+import {
+  ALERTMANAGER,
+  AMTOOL,
+  PROMETHEUS,
+  PROMTOOL,
+  podTarget,
+  prometheusMissing,
+  renderedAlertmanagerConfig,
+  syntheticHistory,
+  withFileDiscovery,
+  writeRenderedPrometheusConfig,
+} from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
 import { sleep, until } from './support/wait.js';
 
@@ -25,10 +37,18 @@ const execFileAsync = promisify(execFile);
 // prometheus.yml, rules and arguments, unchanged except that Kubernetes pod discovery
 // is replaced by file discovery of the two local processes, labelled as pod discovery
 // would label them (so the chart's relabelling rules run as in a cluster).
+//
+// Phase 10 on top: Alertmanager 0.33 (same source) runs with the rendered
+// alertmanager.yml and arguments, Prometheus sends it alerts, and it notifies a webhook
+// this test serves. The chart is rendered with ci/stack-alerting-values.yaml, which
+// shortens the pod-down alert's `for:` and Alertmanager's waits and names that webhook;
+// everything else is the defaults. Only the Alertmanager Service's address in
+// prometheus.yml is swapped for the local process's.
 
 const skip = skipLoudly(prometheusMissing() ?? postgresMissing(), 'the stack test is');
 const PROMETHEUS_PORT = 9090; // the self-monitoring target is localhost:9090, as in the pod
 const PROMETHEUS_URL = `http://127.0.0.1:${PROMETHEUS_PORT}`;
+const ALERTING_VALUES = join(CHART_DIR, 'ci', 'stack-alerting-values.yaml');
 const POD_NAMES = ['wiki-wiki-chart-api-6d5f8c7b9-abcde', 'wiki-wiki-chart-api-6d5f8c7b9-fghij'];
 const USERS = 12;
 const POSTS = 7;
@@ -41,6 +61,30 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
+
+/** A long-running binary with its output kept for error messages. */
+interface Daemon {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function startDaemon(binary: string, args: string[]): Daemon {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+/** What Alertmanager's webhook receiver POSTs (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config). */
+interface WebhookNotification {
+  receiver: string;
+  status: 'firing' | 'resolved';
+  alerts: Array<{ status: 'firing' | 'resolved'; labels: Record<string, string>; annotations: Record<string, string>; startsAt: string; endsAt: string }>;
+  groupLabels: Record<string, string>;
+}
 
 interface Sample {
   metric: Record<string, string>;
@@ -89,16 +133,24 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from 
   let prometheusArgs: string[];
   let postgres: PostgresServer;
   const apis: ServiceProcess[] = [];
-  let prometheus: { child: ChildProcess; output: () => string; exited: Promise<number | null> } | undefined;
+  let prometheus: Daemon | undefined;
+  let alertmanager: Daemon | undefined;
+  let alertmanagerPort = 0;
+  let webhook: Server | undefined;
+  const notifications: WebhookNotification[] = [];
 
   function startPrometheus() {
-    const child = spawn(PROMETHEUS, prometheusArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    prometheus = { child, output: () => output, exited };
+    prometheus = startDaemon(PROMETHEUS, prometheusArgs);
     return prometheus;
+  }
+
+  /** The notifications so far for one alert (by name, and pod if given), each with that alert's part. */
+  function notified(alertname: string, pod?: string) {
+    return notifications.flatMap((notification) =>
+      notification.alerts
+        .filter((alert) => alert.labels.alertname === alertname && (pod === undefined || alert.labels.pod === pod))
+        .map((alert) => ({ notification, alert })),
+    );
   }
 
   async function stopPrometheus() {
@@ -120,7 +172,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from 
   beforeAll(async () => {
     stackStartedAt = Date.now();
     if (!(await portIsFree(PROMETHEUS_PORT))) throw new Error(`port ${PROMETHEUS_PORT} is in use: stop whatever listens there (another Prometheus?)`);
-    objects = await renderChart();
+    objects = await renderChart([ALERTING_VALUES]);
     workDir = await mkdtemp(join(tmpdir(), 'wiki-stack-'));
     dataDir = join(workDir, 'data');
 
@@ -138,8 +190,41 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from 
     // A pod that is not Running: the chart's relabelling must drop it.
     targets.push(podTarget('127.0.0.1:1', 'wiki-wiki-chart-api-6d5f8c7b9-pendng', NAMESPACE, { __meta_kubernetes_pod_phase: 'Pending' }));
     await writeFile(targetsFile, JSON.stringify(targets));
+    // Alertmanager: the rendered configuration and arguments, its webhook served here.
+    const alertmanagerConfig = renderedAlertmanagerConfig(objects);
+    const webhookUrl = new URL(/url: (http:\/\/127\.0\.0\.1:\d+\/\S+)/.exec(alertmanagerConfig)![1]!);
+    webhook = createHttpServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk) => (body += chunk));
+      request.on('end', () => {
+        if (request.method === 'POST' && request.url === webhookUrl.pathname) notifications.push(JSON.parse(body) as WebhookNotification);
+        response.end();
+      });
+    });
+    await new Promise<void>((resolve, reject) => webhook!.once('error', reject).listen(Number(webhookUrl.port), '127.0.0.1', resolve));
+    const alertmanagerDir = join(workDir, 'etc-alertmanager');
+    await mkdir(alertmanagerDir);
+    await writeFile(join(alertmanagerDir, 'alertmanager.yml'), alertmanagerConfig);
+    alertmanagerPort = await freePort();
+    const alertmanagerDeployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.name.endsWith('-alertmanager'))!;
+    alertmanager = startDaemon(ALERTMANAGER, [
+      ...(alertmanagerDeployment.spec.template.spec.containers[0].args as string[]).map((arg) =>
+        arg.replace('=/etc/alertmanager/', `=${alertmanagerDir}/`).replace('--storage.path=/alertmanager', `--storage.path=${join(workDir, 'alertmanager-data')}`),
+      ),
+      `--web.listen-address=127.0.0.1:${alertmanagerPort}`,
+    ]);
+    await until('Alertmanager to be ready', 60_000, async () => {
+      if (alertmanager?.child.exitCode !== null) throw new Error(`Alertmanager exited:\n${alertmanager?.output()}`);
+      return (await fetch(`http://127.0.0.1:${alertmanagerPort}/-/ready`).catch(() => undefined))?.ok ? true : undefined;
+    });
+
+    // prometheus.yml with discovery swapped, and the Alertmanager Service's address
+    // (alerts and the scrape job) replaced by the local process's.
     const configMap = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-prometheus-config'))!;
-    await writeRenderedPrometheusConfig(objects, configDir, withFileDiscovery(configMap.data['prometheus.yml'], targetsFile));
+    const alertmanagerService = `${alertmanagerDeployment.metadata.name}:9093`;
+    expect(configMap.data['prometheus.yml']).toContain(alertmanagerService);
+    const prometheusYml = withFileDiscovery(configMap.data['prometheus.yml'], targetsFile).replaceAll(alertmanagerService, `127.0.0.1:${alertmanagerPort}`);
+    await writeRenderedPrometheusConfig(objects, configDir, prometheusYml);
 
     // The Deployment's own arguments, with the pod's paths mapped to local folders.
     const deployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.name.endsWith('-prometheus'))!;
@@ -154,10 +239,13 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from 
   });
 
   afterAll(async () => {
-    if (prometheus && prometheus.child.exitCode === null) {
-      prometheus.child.kill('SIGKILL');
-      await prometheus.exited;
+    for (const daemon of [prometheus, alertmanager]) {
+      if (daemon && daemon.child.exitCode === null) {
+        daemon.child.kill('SIGKILL');
+        await daemon.exited;
+      }
     }
+    await new Promise((resolve) => (webhook ? webhook.close(resolve) : resolve(undefined)));
     await Promise.all(apis.map((api) => api.stop('SIGKILL')));
     await postgres?.destroy();
     if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -182,11 +270,12 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from 
     }
   });
 
-  it('both API pods and Prometheus itself are up, with pod and namespace labels; the Pending pod is dropped', async () => {
-    const targets = await until('three healthy targets', 60_000, async () => {
+  it('both API pods, Prometheus itself and Alertmanager are up, with pod and namespace labels; the Pending pod is dropped', async () => {
+    const targets = await until('four healthy targets', 60_000, async () => {
       const active = await activeTargets();
-      return active.length === 3 && active.every((target) => target.health === 'up') ? active : undefined;
+      return active.length === 4 && active.every((target) => target.health === 'up') ? active : undefined;
     });
+    expect(targets.filter((target) => target.labels.job === 'alertmanager')).toHaveLength(1);
     const api = targets.filter((target) => target.labels.job === 'wiki-api');
     expect(api.map((target) => target.labels.pod).sort()).toEqual([...POD_NAMES].sort());
     for (const target of api) expect(target.labels.namespace).toBe(NAMESPACE);
@@ -307,8 +396,27 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from 
     expect(info?.metric.version).toMatch(/^\d+\.\d+/);
   });
 
-  it('the recording rules are loaded and evaluated', async () => {
-    const body = (await (await fetch(`${PROMETHEUS_URL}/api/v1/rules`)).json()) as { data: { groups: Array<{ name: string; rules: Array<{ name: string; health: string }> }> } };
+  it('the PostgreSQL outage above paged: the availability fast-burn alert reached the webhook through Alertmanager', async () => {
+    // A third of the requests answered 503 for 20 s: far over 14.4 x the 0.5% budget
+    // over both 5 minutes and the hour (which holds only this test's traffic).
+    const { notification, alert } = await until('WikiApiAvailabilityBudgetFastBurn notified', 90_000, async () => notified('WikiApiAvailabilityBudgetFastBurn')[0]);
+    expect(notification.receiver).toBe('stack-test');
+    expect(alert.status).toBe('firing');
+    expect(alert.labels).toMatchObject({ severity: 'page', job: 'wiki-api' });
+    expect(alert.annotations.summary).toMatch(/^The API is using its availability error budget fast: [\d.]+% of requests answered with a 5xx$/);
+    expect(alert.annotations.runbook_url).toMatch(/PHASE10_ALERTING\.md#wikiapiavailabilitybudgetfastburn$/);
+  });
+
+  it('every recording and alerting rule is loaded and evaluates without error', async () => {
+    const body = (await (await fetch(`${PROMETHEUS_URL}/api/v1/rules`)).json()) as {
+      data: { groups: Array<{ name: string; rules: Array<{ name: string; type: string; health: string; lastError?: string }> }> };
+    };
+    expect(body.data.groups.map((candidate) => candidate.name).sort()).toEqual(['alertmanager.alerts', 'prometheus.alerts', 'wiki-api.alerts', 'wiki-api.recording', 'wiki-api.slo']);
+    const rules = body.data.groups.flatMap((candidate) => candidate.rules);
+    expect(rules.filter((rule) => rule.type === 'alerting').length).toBeGreaterThanOrEqual(14);
+    for (const rule of rules) expect(rule.health, `${rule.name}: ${rule.lastError ?? ''}`).not.toBe('err');
+    const [failures] = await query('sum(prometheus_rule_evaluation_failures_total)');
+    expect(Number(failures!.value[1])).toBe(0);
     const group = body.data.groups.find((candidate) => candidate.name === 'wiki-api.recording');
     expect(group?.rules.map((rule) => rule.name)).toContain('job:users_created:rate5m');
     const result = await until('job:users_created:rate5m', 60_000, async () => {
@@ -367,7 +475,8 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from 
     expect(after[0]!.values.at(-1)![1]).toBe(String(USERS));
   });
 
-  it('killing one API pod makes its target down while the other keeps serving', async () => {
+  it('killing one API pod makes its target down while the other keeps serving; the pod-down alert reaches the webhook, then its resolution', { timeout: 240_000 }, async () => {
+    const killedAddress = new URL(apis[1]!.baseUrl);
     await apis[1]!.stop('SIGKILL');
     const targets = await until('the killed pod to be down', 60_000, async () => {
       const active = await activeTargets();
@@ -379,5 +488,60 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from 
     const [up] = await query(`up{pod="${POD_NAMES[1]}"}`);
     expect(up?.value[1]).toBe('0');
     expect((await client(apis[0]!.baseUrl).post('/users', { name: 'still served' })).status).toBe(200);
+
+    // Down for the `for:` of ci/stack-alerting-values.yaml (15 s), then Prometheus
+    // fires, Alertmanager groups (1 s) and notifies the webhook.
+    const killedAt = Date.now();
+    const [firing] = await until('WikiApiPodDown notified', 120_000, async () => {
+      const found = notified('WikiApiPodDown', POD_NAMES[1]).filter(({ alert }) => alert.status === 'firing');
+      return found.length > 0 ? found : undefined;
+    });
+    console.log(`pod-down alert notified ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
+    expect(firing!.notification.receiver).toBe('stack-test');
+    expect(firing!.notification.groupLabels).toEqual({ alertname: 'WikiApiPodDown', namespace: NAMESPACE });
+    expect(firing!.alert.labels).toEqual({
+      alertname: 'WikiApiPodDown',
+      severity: 'ticket',
+      job: 'wiki-api',
+      namespace: NAMESPACE,
+      pod: POD_NAMES[1],
+      instance: killedAddress.host,
+    });
+    expect(firing!.alert.annotations).toEqual({
+      summary: `API pod ${POD_NAMES[1]} is down`,
+      description: `Prometheus has failed to scrape API pod ${POD_NAMES[1]} in ${NAMESPACE} for 15s. The other pods still serve, with less headroom. First: \`kubectl describe pod ${POD_NAMES[1]}\` (events, restarts, probe failures) and its logs.`,
+      runbook_url: 'https://example.invalid/wiki/docs/PHASE10_ALERTING.md#wikiapipoddown',
+    });
+    // Only the killed pod.
+    expect(notified('WikiApiPodDown', POD_NAMES[0])).toEqual([]);
+
+    // The container restarts in the same pod: same address. Prometheus scrapes it,
+    // the alert resolves, and Alertmanager says so (send_resolved).
+    const { api: env } = apiEnvironment(objects);
+    apis[1] = await startService({ ...pointedAt(postgres, env), SHUTDOWN_DELAY_SECONDS: '0' }, { port: Number(killedAddress.port) });
+    const restartedAt = Date.now();
+    const [resolved] = await until('WikiApiPodDown resolved', 120_000, async () => {
+      const found = notified('WikiApiPodDown', POD_NAMES[1]).filter(({ alert }) => alert.status === 'resolved');
+      return found.length > 0 ? found : undefined;
+    });
+    console.log(`resolution notified ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the restart`);
+    expect(resolved!.alert.labels).toEqual(firing!.alert.labels);
+    expect(resolved!.alert.startsAt).toBe(firing!.alert.startsAt);
+    expect(Date.parse(resolved!.alert.endsAt)).toBeGreaterThan(Date.parse(resolved!.alert.startsAt));
+    const [upAgain] = await query(`up{pod="${POD_NAMES[1]}"}`);
+    expect(upAgain?.value[1]).toBe('1');
+  });
+
+  it('the silence commands of docs/PHASE10_ALERTING.md work against Alertmanager', async () => {
+    const url = `--alertmanager.url=http://127.0.0.1:${alertmanagerPort}`;
+    const { stdout: id } = await execFileAsync(AMTOOL, [
+      url, 'silence', 'add', 'alertname=WikiApiPodDown', `pod=${POD_NAMES[0]}`, '--duration=2h', '--comment=replacing the node', '--author=alice',
+    ]);
+    expect(id.trim()).toMatch(/^[0-9a-f-]{36}$/);
+    const { stdout: listed } = await execFileAsync(AMTOOL, [url, 'silence', 'query']);
+    expect(listed).toContain(id.trim());
+    expect(listed).toContain('replacing the node');
+    await execFileAsync(AMTOOL, [url, 'silence', 'expire', id.trim()]);
+    expect((await execFileAsync(AMTOOL, [url, 'silence', 'query'])).stdout).not.toContain(id.trim());
   });
 });

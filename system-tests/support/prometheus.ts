@@ -1,11 +1,11 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import type { K8sObject } from './helm.js';
+import { CHART_DIR, type K8sObject } from './helm.js';
 
 // The real Prometheus 3, promtool, Alertmanager and amtool, from Debian's unstable
 // suite, fetched into system-tests/.cache/prometheus by tools/fetch-prometheus.sh
@@ -20,8 +20,11 @@ export const ALERTMANAGER = join(BIN_DIR, 'alertmanager');
 export const AMTOOL = join(BIN_DIR, 'amtool');
 
 /** Undefined when every binary is there, else what is missing and how to get it. */
+// Debian's Alertmanager reads these from a path compiled into it (the script puts them there).
+const ALERTMANAGER_TEMPLATES = '/usr/share/prometheus/alertmanager/default.tmpl';
+
 export function prometheusMissing(): string | undefined {
-  const missing = [PROMETHEUS, PROMTOOL, ALERTMANAGER, AMTOOL].filter((binary) => !existsSync(binary));
+  const missing = [PROMETHEUS, PROMTOOL, ALERTMANAGER, AMTOOL, ALERTMANAGER_TEMPLATES].filter((file) => !existsSync(file));
   return missing.length === 0 ? undefined : `${missing.join(', ')} missing (run system-tests/tools/fetch-prometheus.sh)`;
 }
 
@@ -41,8 +44,12 @@ export function majorVersion(version: string): number {
 }
 
 export async function promtool(args: string[]): Promise<{ ok: boolean; output: string }> {
+  return runTool(PROMTOOL, args);
+}
+
+async function runTool(binary: string, args: string[]): Promise<{ ok: boolean; output: string }> {
   try {
-    const { stdout, stderr } = await execFileAsync(PROMTOOL, args);
+    const { stdout, stderr } = await execFileAsync(binary, args);
     return { ok: true, output: stdout + stderr };
   } catch (error) {
     const { stdout, stderr } = error as { stdout?: string; stderr?: string };
@@ -68,6 +75,30 @@ export async function writeRenderedPrometheusConfig(objects: K8sObject[], dir: s
     await writeFile(join(dir, 'rules', name), content);
   }
   return configFile;
+}
+
+/**
+ * The rule files as rendered (they are Helm templates) in `dir/rules/`, beside a copy
+ * of wiki-chart/rules-tests/ in `dir/rules-tests/`, whose tests name them as
+ * ../rules/<file>: `promtool test rules` then runs on what Prometheus would load.
+ * Returns the paths of the test files.
+ */
+export async function layOutRuleTests(objects: K8sObject[], dir: string): Promise<string[]> {
+  await writeRenderedPrometheusConfig(objects, dir);
+  await cp(join(CHART_DIR, 'rules-tests'), join(dir, 'rules-tests'), { recursive: true });
+  const files = (await readdir(join(dir, 'rules-tests'))).filter((file) => file.endsWith('_test.yaml'));
+  return files.map((file) => join(dir, 'rules-tests', file));
+}
+
+/** alertmanager.yml as the chart renders it into its Secret. */
+export function renderedAlertmanagerConfig(objects: K8sObject[]): string {
+  const secret = objects.find((object) => object.kind === 'Secret' && object.metadata.name.endsWith('-alertmanager-config'));
+  if (secret === undefined) throw new Error('no alertmanager-config Secret rendered');
+  return secret.stringData['alertmanager.yml'];
+}
+
+export async function amtool(args: string[]): Promise<{ ok: boolean; output: string }> {
+  return runTool(AMTOOL, args);
 }
 
 /**

@@ -73,6 +73,8 @@ Usage: include "wiki-chart.podLabels" (dict "context" $ "component" "api" "extra
 {{- $values.prometheus.image.tag -}}
 {{- else if eq .component "grafana" -}}
 {{- $values.grafana.image.tag -}}
+{{- else if eq .component "alertmanager" -}}
+{{- $values.alertmanager.image.tag -}}
 {{- else -}}
 {{- default .context.Chart.AppVersion $values.api.image.tag -}}
 {{- end -}}
@@ -248,6 +250,10 @@ routes to it, else "" (the root). grafana.ini, the probes and the Ingress all us
 {{- else -}}
 {{- printf "%dMB" $limitMiB -}}
 {{- end -}}
+{{- end -}}
+
+{{- define "wiki-chart.alertmanager.fullname" -}}
+{{- printf "%s-alertmanager" (include "wiki-chart.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "wiki-chart.grafana.fullname" -}}
