@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './app.js';
 import { ConfigError, describeDatabase, loadConfig, type Config } from './config.js';
 import { openDatabase } from './db/database.js';
+import { connectionFailureReason } from './db/errors.js';
 import { migrateToLatest } from './db/migrate.js';
 import { createLogger } from './logger.js';
 
@@ -21,6 +22,14 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   log.info({ database: describeDatabase(config.database) }, 'using database');
   const database = await openDatabase(config.database, log);
+  // The database must answer before anything else, migrations or not: a wrong
+  // password or a missing database will not fix itself, and a process that started
+  // anyway would answer 503 forever. Failing names the cause (and Kubernetes retries).
+  try {
+    await database.ping();
+  } catch (error) {
+    throw new StartupError(connectionFailureReason(error), { cause: error });
+  }
   if (config.migrateOnStart) {
     const applied = await migrateToLatest(database.db);
     log.info({ applied }, applied.length > 0 ? 'migrations applied' : 'schema up to date');
@@ -52,9 +61,13 @@ async function main(): Promise<void> {
   process.on('SIGINT', (signal) => void stop(signal));
 }
 
+/** A start-up failure whose message says what to fix. */
+class StartupError extends Error {}
+
 main().catch((error: unknown) => {
-  // Logged as JSON like everything else; the message names what failed (e.g. the
-  // database refusing connections) so a CrashLoopBackOff explains itself.
-  createLogger('fatal').fatal({ err: error }, 'wiki-service failed to start');
+  // Logged as JSON like everything else; the message names what failed (e.g. "database
+  // refused the connection") so a CrashLoopBackOff explains itself.
+  const reason = error instanceof StartupError ? `: ${error.message}` : '';
+  createLogger('fatal').fatal({ err: error }, `wiki-service failed to start${reason}`);
   process.exit(1);
 });

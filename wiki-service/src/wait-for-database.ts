@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, describeDatabase, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
+import { connectionFailureReason } from './db/errors.js';
 import { createLogger } from './logger.js';
 
 // `node dist/wait-for-database.js [timeout-seconds]`: waits until the configured
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
           process.exitCode = 1;
           return;
         }
-        log.info({ database: target, attempt, reason: (error as Error).message }, 'waiting for the database');
+        log.info({ database: target, attempt, reason: connectionFailureReason(error) }, 'waiting for the database');
         await sleep(RETRY_EVERY_MS);
       }
     }

@@ -1,5 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, describeDatabase, loadConfig } from '../src/config.js';
+import { backendUnavailable, sharedPostgres } from './support/backends.js';
+import { freePort, TEST_DB_PASSWORD, TEST_DB_USER, type PostgresServer } from './support/postgres.js';
 import { runNode, SERVER_SCRIPT } from './support/service.js';
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -130,5 +134,31 @@ describe('the server process with a bad setting', () => {
     expect(server.output()).toContain('failed to start');
     expect(server.output()).toContain('ECONNREFUSED');
     expect(server.output()).not.toContain('hunter2');
+  });
+});
+
+// Each start-up failure names its cause in the words of docs/PHASE2_POSTGRESQL.md's
+// table, with migrations on start or off (off, the process used to start anyway and
+// answer 503 to everything).
+describe.skipIf(backendUnavailable('postgres'))('the server process when the database will not take it', () => {
+  const cases: Array<[string, (server: PostgresServer) => Promise<string>, string]> = [
+    ['nothing listens at the address', async () => `postgresql://wiki:hunter2@127.0.0.1:${await freePort()}/wiki`, 'database refused the connection (nothing listens at that host and port)'],
+    ['the password is wrong', async (server) => `postgresql://${TEST_DB_USER}:hunter2@127.0.0.1:${server.port}/postgres`, `password authentication failed: password authentication failed for user "${TEST_DB_USER}"`],
+    ['the database does not exist', async (server) => `postgresql://${TEST_DB_USER}:${TEST_DB_PASSWORD}@127.0.0.1:${server.port}/no_such_database`, 'database does not exist: database "no_such_database" does not exist'],
+  ];
+  for (const migrateOnStart of ['true', 'false']) {
+    it.each(cases)(`MIGRATE_ON_START=${migrateOnStart}: %s: exits 1, logging "wiki-service failed to start: <cause>"`, async (_name, urlFor, cause) => {
+      const server = runNode(SERVER_SCRIPT, { DATABASE_URL: await urlFor(sharedPostgres()!), MIGRATE_ON_START: migrateOnStart, DB_CONNECT_TIMEOUT_SECONDS: '2' });
+      const exit = await server.exited;
+      expect(exit.code).toBe(1);
+      const fatal = server.logLines().find((line) => line.level === 60);
+      expect(fatal?.msg).toBe(`wiki-service failed to start: ${cause}`);
+      expect(server.output()).not.toContain('hunter2');
+    });
+  }
+
+  it.each(cases)('docs/PHASE2_POSTGRESQL.md lists the message for: %s', async (_name, _urlFor, cause) => {
+    const troubleshooting = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'PHASE2_POSTGRESQL.md'), 'utf8');
+    expect(troubleshooting).toContain(`wiki-service failed to start: ${cause.replace('no_such_database', 'wiki')}`);
   });
 });

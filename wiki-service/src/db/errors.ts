@@ -36,3 +36,26 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (error instanceof AggregateError && error.errors.some(isDatabaseUnavailable)) return true;
   return UNAVAILABLE_MESSAGES.some((message) => error.message.includes(message));
 }
+
+/**
+ * Why the database could not be used, in words an operator searches for: the
+ * start-up failure message (docs/PHASE2_POSTGRESQL.md, "What goes wrong"). Falls back
+ * to the driver's own message.
+ */
+export function connectionFailureReason(error: unknown): string {
+  const codes = allCodes(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (codes.includes('ECONNREFUSED')) return 'database refused the connection (nothing listens at that host and port)';
+  if (codes.includes('ENOTFOUND') || codes.includes('EAI_AGAIN')) return 'database host not found (DNS)';
+  if (codes.includes('28P01')) return `password authentication failed: ${message}`;
+  if (codes.includes('3D000')) return `database does not exist: ${message}`;
+  if (codes.includes('28000')) return `database refused this client: ${message}`;
+  if (codes.includes('ETIMEDOUT') || message.includes('timeout exceeded when trying to connect')) return 'database did not answer in time (DB_CONNECT_TIMEOUT_SECONDS)';
+  return message;
+}
+
+function allCodes(error: unknown): string[] {
+  const own = sqlState(error);
+  const nested = error instanceof AggregateError ? error.errors.flatMap(allCodes) : [];
+  return [...(own === undefined ? [] : [own]), ...nested];
+}
