@@ -27,8 +27,9 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL unreachable, then ba
     await postgres?.destroy();
   });
 
-  // A request that hangs fails the test instead of answering late.
-  const quickly = { headers: {}, signal: AbortSignal.timeout(5000) };
+  // A request that hangs fails the test instead of answering late. A new signal per
+  // request: AbortSignal.timeout() starts counting when it is created.
+  const quickly = () => ({ headers: {}, signal: AbortSignal.timeout(5000) });
 
   it('answers 503 fast, keeps liveness, loses readiness, and recovers by itself', async () => {
     const user = (await api.post('/users', { name: 'before outage' })).body;
@@ -38,25 +39,25 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL unreachable, then ba
     await postgres.stop();
 
     for (const attempt of [1, 2, 3]) {
-      const read = await fetch(`${service.baseUrl}/user/${user.id}`, quickly);
+      const read = await fetch(`${service.baseUrl}/user/${user.id}`, quickly());
       expect(read.status, `read attempt ${attempt}`).toBe(503);
       expect(await read.json()).toEqual({ detail: 'Database unavailable, try again shortly' });
       expect(read.headers.get('retry-after')).toBe('5');
     }
     const write = await fetch(`${service.baseUrl}/users`, {
-      ...quickly,
+      ...quickly(),
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'during outage' }),
     });
     expect(write.status).toBe(503);
 
-    const ready = await fetch(`${service.baseUrl}/ready`, quickly);
+    const ready = await fetch(`${service.baseUrl}/ready`, quickly());
     expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ status: 'not ready', detail: 'database unreachable' });
-    expect((await fetch(`${service.baseUrl}/health`, quickly)).status).toBe(200);
+    expect((await fetch(`${service.baseUrl}/health`, quickly())).status).toBe(200);
     // What Prometheus sees: the same check as readiness, at every scrape.
-    expect(metricValue(await (await fetch(`${service.baseUrl}/metrics`, quickly)).text(), 'wiki_database_up')).toBe(0);
+    expect(metricValue(await (await fetch(`${service.baseUrl}/metrics`, quickly())).text(), 'wiki_database_up')).toBe(0);
     // The failed write was not counted.
     expect(metricValue((await api.get('/metrics')).text, 'users_created_total')).toBe(counted);
 
@@ -82,7 +83,7 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL unreachable, then ba
     try {
       for (const path of ['/ready', '/metrics']) {
         const started = Date.now();
-        const response = await fetch(`${service.baseUrl}${path}`, quickly);
+        const response = await fetch(`${service.baseUrl}${path}`, quickly());
         const text = await response.text();
         console.log(`${path} with the database frozen: ${response.status} after ${Date.now() - started} ms`);
         if (path === '/ready') expect(response.status).toBe(503);
