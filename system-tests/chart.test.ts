@@ -450,6 +450,39 @@ describe('Prometheus and placement options (ci/prometheus-options-values.yaml)',
   });
 });
 
+describe('values.yaml', () => {
+  // Every key a user may set has a comment saying what it does: on the line above it,
+  // or, inside a block documented as a whole (resources, alerting.for, the Alertmanager
+  // configuration...), on the line above that block.
+  const DOCUMENTED_AS_A_WHOLE = new Set(['resources', 'initResources', 'retention', 'for', 'config', 'sidecarLabel']);
+
+  function undocumentedKeys(text: string): string[] {
+    const lines = text.split('\n');
+    const stack: Array<{ indent: number; key: string; commented: boolean }> = [];
+    const undocumented: string[] = [];
+    lines.forEach((line, index) => {
+      const match = /^(\s*)([A-Za-z_][\w.-]*):(.*)$/.exec(line);
+      if (match === null) return;
+      const indent = match[1]!.length;
+      while (stack.length > 0 && stack.at(-1)!.indent >= indent) stack.pop();
+      const commented = index > 0 && lines[index - 1]!.trim().startsWith('#');
+      const isLeaf = match[3]!.trim() !== '';
+      const coveredByBlock = stack.some((parent) => parent.commented && DOCUMENTED_AS_A_WHOLE.has(parent.key));
+      if (isLeaf && !commented && !coveredByBlock) undocumented.push([...stack.map((parent) => parent.key), match[2]].join('.'));
+      stack.push({ indent, key: match[2]!, commented });
+    });
+    return undocumented;
+  }
+
+  it('every key has a comment (docs/PHASE4_HELM.md says so)', () => {
+    expect(undocumentedKeys(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8'))).toEqual([]);
+  });
+
+  it('the check finds an uncommented key (it can fail)', () => {
+    expect(undocumentedKeys('api:\n  # -- Pods.\n  replicaCount: 2\n  image:\n    pullPolicy: IfNotPresent\n')).toEqual(['api.image.pullPolicy']);
+  });
+});
+
 describe('resource budget of the defaults', () => {
   // Limits of everything the chart runs, at a given moment.
   async function budget(set: string[], busiest: boolean) {
