@@ -30,7 +30,8 @@ export const openapi = fp(async (app: FastifyInstance) => {
       openapi: '3.0.3',
       info: {
         title: 'User and Post API',
-        description: 'The wiki service: users and posts. See CONTRACT.md for the wire contract.',
+        description:
+          'The wiki service: users and posts. The full reference, with every error and curl examples, is docs/API.md in the repository.',
         version: '1.0.0',
       },
       tags: [
