@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CHART_DIR, helm, REPO_ROOT } from './support/helm.js';
+import { CHART_DIR, helm, KUBE_VERSION, REPO_ROOT } from './support/helm.js';
 
 // docs/PHASE7_PROMETHEUS.md, PHASE8_GRAFANA.md and PHASE10_ALERTING.md promise that
 // their YAML excerpts are taken from the real chart. Every line of every ```yaml block
@@ -37,5 +37,42 @@ describe.each(['PHASE7_PROMETHEUS.md', 'PHASE8_GRAFANA.md', 'PHASE10_ALERTING.md
     expect(blocks.length).toBeGreaterThan(5);
     const strangers = blocks.flatMap((block) => block.split('\n').map((line) => line.trim()).filter((line) => line !== '' && !known.has(line)));
     expect(strangers).toEqual([]);
+  });
+});
+
+// Every command in README.md and docs/ that creates a release (`helm install`, `helm
+// upgrade --install`) is rendered with its own flags, from the repository's root: it
+// must render, and it must name an API image (the chart's default is a placeholder no
+// cluster can pull; PHASE7's recipe once installed it, and the API never came up).
+
+function installCommands(markdown: string): string[] {
+  const blocks = [...markdown.matchAll(/```bash\n([\s\S]*?)```/g)].map((match) => match[1]!);
+  return blocks
+    .flatMap((block) => block.replace(/\\\n\s*/g, ' ').split('\n'))
+    .map((line) => line.replace(/\s+#.*$/, '').replace(/\s+/g, ' ').trim())
+    .filter((line) => /^helm (install|upgrade --install) /.test(line));
+}
+
+/** The `helm template` arguments for one documented install command. */
+function templateArgs(command: string): string[] {
+  const words = command.split(/\s+/).slice(1).filter((word) => !['install', 'upgrade', '--install', '--create-namespace', '--wait', '--atomic'].includes(word));
+  return ['template', ...words, '--kube-version', KUBE_VERSION];
+}
+
+const DOCUMENTS = [join(REPO_ROOT, 'README.md'), ...readdirSync(join(REPO_ROOT, 'docs')).map((name) => join(REPO_ROOT, 'docs', name))];
+const COMMANDS = DOCUMENTS.flatMap((file) => installCommands(readFileSync(file, 'utf8')).map((command): [string, string] => [file.slice(REPO_ROOT.length + 1), command]));
+
+describe('the install commands of the documents', () => {
+  it('are found (the search can fail)', () => {
+    expect(COMMANDS.length).toBeGreaterThanOrEqual(8);
+    expect(installCommands('```bash\nhelm install wiki ./wiki-chart \\\n  --set a=b   # note\n```')).toEqual(['helm install wiki ./wiki-chart --set a=b']);
+  });
+
+  it.each(COMMANDS)('%s: `%s` renders, with an API image a cluster can pull', async (_file, command) => {
+    const rendered = await helm(templateArgs(command).map((word) => word.replace(/^\.\/wiki-chart$|^wiki-chart$/, CHART_DIR).replace(/^wiki-chart\//, `${CHART_DIR}/`)));
+    expect(rendered.ok, rendered.output).toBe(true);
+    const images = [...rendered.output.matchAll(/image: "?([^"\s]+)"?/g)].map((match) => match[1]!);
+    expect(images.some((image) => image.includes('wiki-service'))).toBe(true);
+    expect(images.filter((image) => image.startsWith('ghcr.io/example/'))).toEqual([]);
   });
 });
