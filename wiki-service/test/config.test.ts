@@ -150,7 +150,7 @@ describe.skipIf(backendUnavailable('postgres'))('the server process when the dat
     it.each(cases)(`MIGRATE_ON_START=${migrateOnStart}: %s: exits 1, logging "wiki-service failed to start: <cause>"`, async (_name, urlFor, cause) => {
       const server = runNode(SERVER_SCRIPT, { DATABASE_URL: await urlFor(sharedPostgres()!), MIGRATE_ON_START: migrateOnStart, DB_CONNECT_TIMEOUT_SECONDS: '2' });
       const exit = await server.exited;
-      expect(exit.code).toBe(1);
+      expect(exit, server.output()).toEqual({ code: 1, signal: null });
       const fatal = server.logLines().find((line) => line.level === 60);
       expect(fatal?.msg).toBe(`wiki-service failed to start: ${cause}`);
       expect(server.output()).not.toContain('hunter2');
