@@ -483,6 +483,23 @@ describe('values.yaml', () => {
   });
 });
 
+describe('what `helm uninstall` keeps (docs/OPERATIONS.md, section 5)', () => {
+  it('only the database: the StatefulSet\'s volume claim (Retain) and the generated password\'s Secret (resource-policy keep), under the names the document gives', async () => {
+    const objects = await renderChart();
+    const doc = readFileSync(join(REPO_ROOT, 'docs', 'OPERATIONS.md'), 'utf8');
+    const kept = objects.filter((object) => object.metadata.annotations?.['helm.sh/resource-policy'] === 'keep');
+    expect(kept.map((object) => `${object.kind}/${object.metadata.name}`)).toEqual([`Secret/${RELEASE}-wiki-chart-database`]);
+    expect(doc).toContain(`\`kubectl delete secret -n wiki ${kept[0]!.metadata.name}\``);
+    const statefulSet = byKind(objects, 'StatefulSet')[0]!;
+    expect(statefulSet.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: 'Retain', whenScaled: 'Retain' });
+    const claim = `${statefulSet.spec.volumeClaimTemplates[0].metadata.name}-${statefulSet.metadata.name}-0`;
+    expect(doc).toContain(`\`kubectl delete pvc -n wiki ${claim}\``);
+    // The other volumes are the chart's own objects: uninstall deletes them.
+    expect(byKind(objects, 'PersistentVolumeClaim').map((pvc) => pvc.metadata.labels['app.kubernetes.io/component']).sort()).toEqual(['alertmanager', 'grafana', 'prometheus']);
+    expect(doc).toContain('Not kept: the PVCs of Prometheus, Grafana and Alertmanager');
+  });
+});
+
 describe('resource budget of the defaults', () => {
   // Limits of everything the chart runs, at a given moment.
   async function budget(set: string[], busiest: boolean) {

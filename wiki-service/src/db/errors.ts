@@ -2,6 +2,11 @@
 // answer right now", which the API reports as 503 rather than 500.
 
 const UNAVAILABLE_SQLSTATES = new Set([
+  // A new connection refused its login: the password was just rotated and this process
+  // still has the old one (docs/OPERATIONS.md), or pg_hba.conf changed. Not the
+  // request's fault: 503, and the client retries once the pod has been restarted.
+  '28000', // invalid_authorization_specification
+  '28P01', // invalid_password
   '53300', // too_many_connections
   '57014', // query_canceled (statement_timeout)
   '57P01', // admin_shutdown

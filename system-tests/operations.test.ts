@@ -1,0 +1,229 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client } from '../wiki-service/test/support/http.js';
+import { findPostgresBinaries, type PostgresServer } from '../wiki-service/test/support/postgres.js';
+import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
+import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
+import { REPO_ROOT, renderChart } from './support/helm.js';
+import { skipLoudly } from './support/skip.js';
+import { sleep } from './support/wait.js';
+
+// docs/OPERATIONS.md's procedures that touch data, run for real: PostgreSQL servers set
+// up as the chart's (its user, database and generated password), the real service
+// with the environment the chart gives it, and the PostgreSQL client tools of the
+// same version as the chart's image (pg_dump, pg_restore).
+
+const execFileAsync = promisify(execFile);
+const skip = skipLoudly(postgresMissing(), 'the operations tests are');
+const OPERATIONS = readFileSync(join(REPO_ROOT, 'docs', 'OPERATIONS.md'), 'utf8');
+
+type User = { id: number; name: string; created_time: string };
+type Post = { post_id: number; content: string; user_id: number; created_time: string };
+
+/** Every item of a paginated list, following next_cursor. */
+async function everything<T>(baseUrl: string, path: string): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: { items: T[]; next_cursor: string | null } = (await client(baseUrl).get(`${path}?limit=100${cursor === null ? '' : `&cursor=${cursor}`}`)).body;
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor !== null);
+  return items;
+}
+
+/** The ```sql blocks of docs/OPERATIONS.md, in order. */
+function documentedSql(): string[] {
+  return [...OPERATIONS.matchAll(/```sql\n([\s\S]*?)```/g)].map((match) => match[1]!);
+}
+
+async function asUser(server: PostgresServer, env: Record<string, string>, sql: string): Promise<void> {
+  const connection = new pg.Client({ host: '127.0.0.1', port: server.port, user: env.PGUSER, password: env.PGPASSWORD, database: env.PGDATABASE });
+  await connection.connect();
+  try {
+    await connection.query(sql);
+  } finally {
+    await connection.end();
+  }
+}
+
+describe.skipIf(skip)('docs/OPERATIONS.md, run against real PostgreSQL servers set up as the chart\'s', () => {
+  let env: Record<string, string>;
+  let workDir: string;
+  const servers: PostgresServer[] = [];
+  const services: ServiceProcess[] = [];
+  const pgBin = (tool: string) => join(findPostgresBinaries()!, tool);
+
+  async function database(withEnv: Record<string, string>): Promise<PostgresServer> {
+    const server = await startChartDatabase(withEnv);
+    servers.push(server);
+    return server;
+  }
+
+  async function api(server: PostgresServer, withEnv: Record<string, string>, port?: number): Promise<ServiceProcess> {
+    const service = await startService({ ...pointedAt(server, withEnv), SHUTDOWN_DELAY_SECONDS: '0' }, { port });
+    services.push(service);
+    return service;
+  }
+
+  beforeAll(async () => {
+    ({ api: env } = apiEnvironment(await renderChart()));
+    workDir = await mkdtemp(join(tmpdir(), 'wiki-operations-'));
+  });
+  afterAll(async () => {
+    await Promise.all(services.map((service) => service.stop('SIGKILL')));
+    await Promise.all(servers.map((server) => server.destroy()));
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('section 3: a pg_dump restored with pg_restore --clean --if-exists --no-owner into a fresh release has every user and post, and ids go on', async () => {
+    // The running release, with a history: renames, edits, deletions.
+    const source = await database(env);
+    const before = await api(source, env);
+    const http = client(before.baseUrl);
+    const userIds: number[] = [];
+    for (let i = 0; i < 25; i++) userIds.push((await http.post('/users', { name: `user ${i} ✓ "quoted" 'and' émoji 🎉` })).body.id);
+    const postIds: number[] = [];
+    for (let i = 0; i < 40; i++) postIds.push((await http.post('/posts', { user_id: userIds[i % 25], content: `post ${i}\nsecond line` })).body.post_id);
+    for (const id of userIds.slice(0, 3)) expect((await http.patch(`/users/${id}`, { name: `renamed ${id}` })).status).toBe(200);
+    for (const id of postIds.slice(0, 2)) expect((await http.patch(`/posts/${id}`, { content: `edited ${id}` })).status).toBe(200);
+    for (const id of userIds.slice(20, 22)) expect((await http.delete(`/users/${id}`)).status).toBe(204);
+    for (const id of postIds.slice(5, 8)) expect((await http.delete(`/posts/${id}`)).status).toBe(204);
+    const users = await everything<User>(before.baseUrl, '/users');
+    const posts = await everything<Post>(before.baseUrl, '/posts');
+    expect(users).toHaveLength(23);
+    expect(posts.length).toBeGreaterThan(30);
+
+    // The backup, as `kubectl exec ... pg_dump -U wiki -d wiki --format=custom` takes it.
+    const dump = join(workDir, 'wiki.dump');
+    const asSource = { ...process.env, PGPASSWORD: env.PGPASSWORD };
+    await execFileAsync(pgBin('pg_dump'), ['-h', '127.0.0.1', '-p', String(source.port), '-U', env.PGUSER!, '-d', env.PGDATABASE!, '--format=custom', '-f', dump], { env: asSource });
+    expect(OPERATIONS).toContain('pg_dump -U wiki -d wiki --format=custom');
+
+    // A fresh release: its own server and generated password; its API created the
+    // empty tables, then was scaled to 0.
+    const freshEnv: Record<string, string> = { ...env, PGPASSWORD: 'the-fresh-release-generated-password' };
+    const target = await database(freshEnv);
+    const first = await api(target, freshEnv);
+    expect((await everything<User>(first.baseUrl, '/users')).length).toBe(0);
+    await first.stop();
+
+    await execFileAsync(
+      pgBin('pg_restore'),
+      ['-h', '127.0.0.1', '-p', String(target.port), '-U', freshEnv.PGUSER!, '-d', freshEnv.PGDATABASE!, '--clean', '--if-exists', '--no-owner', dump],
+      { env: { ...process.env, PGPASSWORD: freshEnv.PGPASSWORD } },
+    );
+    expect(OPERATIONS).toContain('pg_restore -U wiki -d wiki --clean --if-exists --no-owner');
+
+    // Scaled back up: the schema is found up to date, and everything is there.
+    const after = await api(target, freshEnv);
+    expect(after.logLines().some((line) => line.msg === 'schema up to date')).toBe(true);
+    expect(await everything<User>(after.baseUrl, '/users')).toEqual(users);
+    expect(await everything<Post>(after.baseUrl, '/posts')).toEqual(posts);
+    // The sequences came along: the next user gets the next id, not 1 (nor a deleted one's).
+    const next = (await client(after.baseUrl).post('/users', { name: 'after the restore' })).body;
+    expect(next.id).toBe(Math.max(...userIds) + 1);
+  });
+
+  it('section 2: the expand step leaves the running release working; renaming a column in one step breaks it', async () => {
+    const [expand, renameInOneStep] = documentedSql();
+    expect(expand).toContain('ADD COLUMN');
+    expect(renameInOneStep).toContain('RENAME COLUMN');
+    const server = await database(env);
+    const running = await api(server, env); // the previous release, schema migrated
+    const http = client(running.baseUrl);
+
+    await asUser(server, env, expand!);
+    const user = (await http.post('/users', { name: 'created after the expand' })).body;
+    expect(user.id).toBeGreaterThan(0);
+    expect((await http.get(`/user/${user.id}`)).body).toEqual(user);
+    expect((await http.patch(`/users/${user.id}`, { name: 'renamed after the expand' })).status).toBe(200);
+    expect((await everything<User>(running.baseUrl, '/users')).map((candidate) => candidate.name)).toEqual(['renamed after the expand']);
+    const post = (await http.post('/posts', { user_id: user.id, content: 'still works' })).body;
+    expect((await http.get(`/posts/${post.post_id}`)).status).toBe(200);
+    expect((await http.delete(`/users/${user.id}`)).status).toBe(204);
+    expect((await http.get(`/posts/${post.post_id}`)).status).toBe(404);
+
+    await asUser(server, env, renameInOneStep!);
+    expect((await http.post('/users', { name: 'after the rename' })).status).toBe(500);
+    expect((await http.get('/user/1')).status).toBe(500);
+  });
+
+  it('section 4: the password rotated under load from 8 writers: no 500, every acknowledged user kept', { timeout: 120_000 }, async () => {
+    const server = await database(env);
+    const pods = [await api(server, env), await api(server, env)];
+    // A stand-in for the API Service: requests go to the pods that are in it; a pod
+    // leaves it before it stops (its readiness turns 503) and joins once it answers.
+    const inService = new Set([0, 1]);
+    const acknowledged = new Map<number, string>();
+    const statuses = new Map<number, number>();
+    const failures: string[] = [];
+    let running = true;
+    const writer = async (w: number) => {
+      for (let n = 0; running; n++) {
+        const candidates = [...inService];
+        const pod = pods[candidates[n % candidates.length]!]!;
+        const name = `writer ${w} user ${n}`;
+        try {
+          const response = await fetch(`${pod.baseUrl}/users`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ name }),
+            signal: AbortSignal.timeout(10_000),
+          });
+          statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+          const body = (await response.json()) as { id: number };
+          if (response.status === 200) acknowledged.set(body.id, name);
+          else if (response.status === 503) await sleep(50); // a client retrying after Retry-After, sooner
+          else failures.push(`${response.status} ${JSON.stringify(body)}`);
+        } catch (error) {
+          failures.push(`${pod.baseUrl}: ${(error as Error).message}`);
+        }
+      }
+    };
+    const writers = Array.from({ length: 8 }, (_, w) => writer(w));
+    await sleep(1500);
+
+    // Step 1 needs nothing here: the new password is what the restarted pods get.
+    // Step 2, and the worst case after it: every session of the old password ended,
+    // so every pod must log in again, with the password it still has.
+    const newPassword = 'rotated-password-0f3a9c';
+    expect(OPERATIONS).toContain('ALTER ROLE wiki PASSWORD');
+    await server.query(`ALTER ROLE "${env.PGUSER}" PASSWORD '${newPassword}'`);
+    await server.terminateBackends(env.PGDATABASE!);
+    await sleep(1000);
+    const refusedBeforeRestart = statuses.get(503) ?? 0;
+
+    // Step 3: the pods restarted one at a time with the new password.
+    for (const index of [0, 1]) {
+      inService.delete(index);
+      await sleep(200); // requests already sent finish
+      const port = Number(new URL(pods[index]!.baseUrl).port);
+      await pods[index]!.stop();
+      pods[index] = await api(server, { ...env, PGPASSWORD: newPassword }, port);
+      inService.add(index);
+      await sleep(1000);
+    }
+    await sleep(1000);
+    running = false;
+    await Promise.all(writers);
+
+    console.log(
+      `password rotation under load: ${acknowledged.size} users acknowledged, statuses ${JSON.stringify(Object.fromEntries(statuses))}, ` +
+        `${refusedBeforeRestart} answers 503 while the old pods still had the old password`,
+    );
+    expect(failures).toEqual([]);
+    expect(statuses.get(500)).toBeUndefined();
+    expect(acknowledged.size).toBeGreaterThan(50);
+    const stored = await server.query<{ id: number; name: string }>(`SELECT id, name FROM users`, env.PGDATABASE);
+    const byId = new Map(stored.map((row) => [row.id, row.name]));
+    const lost = [...acknowledged].filter(([id, name]) => byId.get(id) !== name);
+    expect(lost).toEqual([]);
+  });
+});
