@@ -126,7 +126,7 @@ async function directorySize(dir: string): Promise<number> {
   return total;
 }
 
-describe.skipIf(skip)('the stack: PostgreSQL, two API pods and Prometheus, from the rendered chart', () => {
+describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alertmanager, from the rendered chart', () => {
   let objects: K8sObject[];
   let workDir: string;
   let dataDir: string;
