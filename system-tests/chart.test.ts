@@ -7,6 +7,7 @@ import { cpuCores, memoryBytes } from './support/quantity.js';
 import { containersOf, podSpecOf, validateAgainstKubernetesSchema, WORKLOAD_KINDS } from './support/kubernetes.js';
 import { DASHBOARD_DATASOURCE_UID, dashboardFiles } from './support/dashboards.js';
 import { allowedConnections, connectionsTable, releasePods, type Endpoint } from './support/network-policy.js';
+import { renderedPrometheusYml } from './support/prometheus.js';
 
 // The chart, checked without a cluster: helm lint, the values schema, every rendered
 // object against the Kubernetes API schemas, and the chart's own invariants, for the
@@ -272,7 +273,7 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
   it('Alertmanager: one replica with its volume, config from a Secret that restarts it, and Prometheus sends it alerts', () => {
     const deployment = componentObject(objects, 'Deployment', 'alertmanager');
     const prometheusConfig = componentObject(objects, 'Deployment', 'prometheus')
-      ? (parseYaml(objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-prometheus-config'))!.data['prometheus.yml']) as any)
+      ? (parseYaml(renderedPrometheusYml(objects)) as any)
       : undefined;
     const alertmanagerTargets: string[] = (prometheusConfig?.alerting?.alertmanagers ?? []).flatMap((entry: any) => (entry.static_configs ?? []).flatMap((config: any) => config.targets));
     if (deployment === undefined) {

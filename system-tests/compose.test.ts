@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../wiki-service/src/config.js';
 import { CHART_DIR, REPO_ROOT, renderChart } from './support/helm.js';
-import { amtool, prometheusMissing, promtool } from './support/prometheus.js';
+import { amtool, prometheusMissing, promtool, renderedPrometheusYml } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
 import { renderComposeFiles } from './tools/render-compose-files.js';
 
@@ -142,8 +142,7 @@ describe('compose.yaml: the whole system without Kubernetes', () => {
 
   it("scrapes each API instance as the chart's Prometheus scrapes each pod: the same jobs, pod and namespace labels", async () => {
     const own = parseYaml(readFileSync(join(REPO_ROOT, 'compose', 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[]; labels?: Record<string, string> }> }> };
-    const chartConfigMap = (await renderChart()).find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-prometheus-config'))!;
-    const chart = parseYaml(chartConfigMap.data['prometheus.yml']) as { scrape_configs: Array<{ job_name: string }> };
+    const chart = parseYaml(renderedPrometheusYml(await renderChart())) as { scrape_configs: Array<{ job_name: string }> };
     expect(own.scrape_configs.map((job) => job.job_name)).toEqual(chart.scrape_configs.map((job) => job.job_name));
     const api = own.scrape_configs.find((job) => job.job_name === 'wiki-api')!;
     expect(api.static_configs.map((target) => [target.targets, target.labels])).toEqual([

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../wiki-service/test/support/postgres.js';
 import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
 import { CHART_DIR, NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
-import { podTarget, PROMETHEUS, prometheusMissing, withFileDiscovery, writeRenderedPrometheusConfig } from './support/prometheus.js';
+import { podTarget, PROMETHEUS, prometheusMissing, renderedPrometheusYml, withFileDiscovery, writeRenderedPrometheusConfig } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
 import { until } from './support/wait.js';
 
@@ -97,8 +97,7 @@ describe.skipIf(skip)('the Ingress, through a real reverse proxy (nginx)', () =>
     const configDir = join(workDir, 'etc-prometheus');
     const targetsFile = join(workDir, 'targets.json');
     await writeFile(targetsFile, JSON.stringify([podTarget(new URL(api.baseUrl).host, 'wiki-wiki-chart-api-0', NAMESPACE)]));
-    const configMap = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-prometheus-config'))!;
-    await writeRenderedPrometheusConfig(objects, configDir, withFileDiscovery(configMap.data['prometheus.yml'], targetsFile));
+    await writeRenderedPrometheusConfig(objects, configDir, withFileDiscovery(renderedPrometheusYml(objects), targetsFile));
     const deployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.labels['app.kubernetes.io/component'] === 'prometheus')!;
     const args = (deployment.spec.template.spec.containers[0].args as string[]).map((arg) =>
       arg.replace('=/etc/prometheus/', `=${configDir}/`).replace('--storage.tsdb.path=/prometheus', `--storage.tsdb.path=${join(workDir, 'tsdb')}`),

@@ -16,6 +16,7 @@ import {
   PROMTOOL,
   promtool,
   renderedAlertmanagerConfig,
+  renderedPrometheusYml,
   writeRenderedPrometheusConfig,
 } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
@@ -66,8 +67,7 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
   });
 
   it('`promtool check config` accepts the rendered prometheus.yml, unchanged (Kubernetes discovery included), with its rule files', async () => {
-    const rendered = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-prometheus-config'))!;
-    expect(rendered.data['prometheus.yml']).toContain('kubernetes_sd_configs');
+    expect(renderedPrometheusYml(objects)).toContain('kubernetes_sd_configs');
     const configFile = await writeRenderedPrometheusConfig(objects, dir);
     const result = await promtool(['check', 'config', configFile]);
     expect(result.output).toContain('SUCCESS');
@@ -78,11 +78,11 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
   it('`promtool check config` also accepts it with every Prometheus option set (ci/prometheus-options-values.yaml)', async () => {
     const withOptions = await renderChart([join(CHART_DIR, 'ci', 'prometheus-options-values.yaml')]);
     const optionsDir = join(dir, 'options');
-    const rendered = withOptions.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-prometheus-config'))!;
-    expect(rendered.data['prometheus.yml']).toContain('external_labels');
-    expect(rendered.data['prometheus.yml']).toContain('job_name: node');
+    const rendered = renderedPrometheusYml(withOptions);
+    expect(rendered).toContain('external_labels');
+    expect(rendered).toContain('job_name: node');
     // Alerts go to the chart's Alertmanager and to the external one.
-    const alerting = (parseYaml(rendered.data['prometheus.yml']) as { alerting: { alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }> } }).alerting;
+    const alerting = (parseYaml(rendered) as { alerting: { alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }> } }).alerting;
     expect(alerting.alertmanagers.flatMap((entry) => entry.static_configs.flatMap((config) => config.targets))).toEqual([
       'wiki-wiki-chart-alertmanager:9093',
       'alertmanager-operated.monitoring.svc:9093',

@@ -21,6 +21,7 @@ import {
   podTarget,
   prometheusMissing,
   renderedAlertmanagerConfig,
+  renderedPrometheusYml,
   syntheticHistory,
   withFileDiscovery,
   writeRenderedPrometheusConfig,
@@ -220,10 +221,9 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
 
     // prometheus.yml with discovery swapped, and the Alertmanager Service's address
     // (alerts and the scrape job) replaced by the local process's.
-    const configMap = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-prometheus-config'))!;
     const alertmanagerService = `${alertmanagerDeployment.metadata.name}:9093`;
-    expect(configMap.data['prometheus.yml']).toContain(alertmanagerService);
-    const prometheusYml = withFileDiscovery(configMap.data['prometheus.yml'], targetsFile).replaceAll(alertmanagerService, `127.0.0.1:${alertmanagerPort}`);
+    expect(renderedPrometheusYml(objects)).toContain(alertmanagerService);
+    const prometheusYml = withFileDiscovery(renderedPrometheusYml(objects), targetsFile).replaceAll(alertmanagerService, `127.0.0.1:${alertmanagerPort}`);
     await writeRenderedPrometheusConfig(objects, configDir, prometheusYml);
 
     // The Deployment's own arguments, with the pod's paths mapped to local folders.

@@ -65,6 +65,13 @@ export type K8sObject = { apiVersion: string; kind: string; metadata: { name: st
 export const RELEASE = 'wiki';
 export const NAMESPACE = 'wiki-test';
 
+/** The data of the rendered ConfigMap whose name ends with `-<suffix>` (e.g. "prometheus-config"). */
+export function configMapData(objects: K8sObject[], suffix: string): Record<string, string> {
+  const found = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith(`-${suffix}`));
+  if (found === undefined) throw new Error(`no ConfigMap *-${suffix} rendered`);
+  return found.data as Record<string, string>;
+}
+
 /** `helm template` with the given values files and --set values; throws with helm's message on failure. */
 export async function renderChart(valuesFiles: string[] = [], set: string[] = []): Promise<K8sObject[]> {
   const args = ['template', RELEASE, CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION];

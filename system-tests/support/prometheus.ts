@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { CHART_DIR, type K8sObject } from './helm.js';
+import { CHART_DIR, configMapData, type K8sObject } from './helm.js';
 
 // The real Prometheus 3, promtool, Alertmanager and amtool, from Debian's unstable
 // suite, fetched into system-tests/.cache/prometheus by tools/fetch-prometheus.sh
@@ -63,15 +63,10 @@ async function runTool(binary: string, args: string[]): Promise<{ ok: boolean; o
  * Returns the path of prometheus.yml.
  */
 export async function writeRenderedPrometheusConfig(objects: K8sObject[], dir: string, prometheusYml?: string): Promise<string> {
-  const configMap = (suffix: string) => {
-    const found = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith(`-prometheus-${suffix}`));
-    if (found === undefined) throw new Error(`no prometheus-${suffix} ConfigMap rendered`);
-    return found;
-  };
   await mkdir(join(dir, 'rules'), { recursive: true });
   const configFile = join(dir, 'prometheus.yml');
-  await writeFile(configFile, prometheusYml ?? configMap('config').data['prometheus.yml']);
-  for (const [name, content] of Object.entries(configMap('rules').data as Record<string, string>)) {
+  await writeFile(configFile, prometheusYml ?? renderedPrometheusYml(objects));
+  for (const [name, content] of Object.entries(configMapData(objects, 'prometheus-rules'))) {
     await writeFile(join(dir, 'rules', name), content);
   }
   return configFile;
@@ -88,6 +83,11 @@ export async function layOutRuleTests(objects: K8sObject[], dir: string): Promis
   await cp(join(CHART_DIR, 'rules-tests'), join(dir, 'rules-tests'), { recursive: true });
   const files = (await readdir(join(dir, 'rules-tests'))).filter((file) => file.endsWith('_test.yaml'));
   return files.map((file) => join(dir, 'rules-tests', file));
+}
+
+/** prometheus.yml as the chart renders it into its ConfigMap. */
+export function renderedPrometheusYml(objects: K8sObject[]): string {
+  return configMapData(objects, 'prometheus-config')['prometheus.yml']!;
 }
 
 /** alertmanager.yml as the chart renders it into its Secret. */

@@ -11,16 +11,10 @@
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO_ROOT, renderChart, type K8sObject } from '../support/helm.js';
+import { configMapData, REPO_ROOT, renderChart } from '../support/helm.js';
 import { renderedAlertmanagerConfig } from '../support/prometheus.js';
 
 export const RENDERED_DIR = join(REPO_ROOT, 'compose', 'rendered');
-
-function configMapData(objects: K8sObject[], suffix: string): Record<string, string> {
-  const found = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name === `wiki-${suffix}`);
-  if (found === undefined) throw new Error(`the chart rendered no ConfigMap wiki-${suffix}`);
-  return found.data as Record<string, string>;
-}
 
 export async function renderComposeFiles(outDir: string, valuesFiles: string[] = [], set: string[] = []): Promise<void> {
   const objects = await renderChart(valuesFiles, ['fullnameOverride=wiki', ...set]);
