@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Fetches the Prometheus the chart deploys (3.x), promtool and Alertmanager (with
-# amtool) from Debian's unstable suite into system-tests/.cache/prometheus/bin, and
-# prints their versions. Nothing is installed system-wide: apt reads a sources list
+# Fetches the Prometheus the chart deploys (3.x), promtool, Alertmanager (with
+# amtool) and postgres_exporter from Debian's unstable suite into
+# system-tests/.cache/prometheus/bin, and prints their versions. Nothing is installed system-wide: apt reads a sources list
 # of its own (this machine's Debian mirror, suite "unstable") into lists and caches
 # inside the cache folder, `apt-get download` fetches the three .deb files, and
 # `dpkg-deb -x` unpacks them. The binaries are static Go programs that run on
 # bookworm's libc.
 #
 # Why: Debian 12's own `prometheus` is 2.42 and built without Kubernetes discovery,
-# while the chart deploys 3.5. The unstable suite moves, so no version is pinned:
+# while the chart deploys 3.5; bookworm's postgres_exporter is 0.11, the chart
+# deploys 0.19. The unstable suite moves, so no version is pinned:
 # whatever 3.x it serves is taken, and a test fails if its major version stops
 # matching the chart's image.
 #
@@ -29,6 +30,7 @@ print_versions() {
   "$bin/prometheus" --version | head -n 1
   "$bin/promtool" --version | head -n 1
   "$bin/alertmanager" --version | head -n 1
+  "$bin/postgres_exporter" --version 2>&1 | head -n 1
 }
 
 install_alertmanager_templates() {
@@ -47,7 +49,7 @@ install_alertmanager_templates() {
   echo "fetch-prometheus: Alertmanager's notification templates copied to $templates"
 }
 
-if [[ "${1:-}" != "--refresh" && -x "$bin/prometheus" && -x "$bin/promtool" && -x "$bin/alertmanager" && -x "$bin/amtool" ]]; then
+if [[ "${1:-}" != "--refresh" && -x "$bin/prometheus" && -x "$bin/promtool" && -x "$bin/alertmanager" && -x "$bin/amtool" && -x "$bin/postgres_exporter" ]]; then
   install_alertmanager_templates
   print_versions
   exit 0
@@ -77,7 +79,7 @@ apt_options=(
 )
 echo "fetch-prometheus: reading the unstable suite's package list"
 apt-get "${apt_options[@]}" update -qq
-(cd "$apt_dir/debs" && apt-get "${apt_options[@]}" download prometheus promtool prometheus-alertmanager)
+(cd "$apt_dir/debs" && apt-get "${apt_options[@]}" download prometheus promtool prometheus-alertmanager prometheus-postgres-exporter)
 for deb in "$apt_dir"/debs/*.deb; do
   dpkg-deb -x "$deb" "$cache/root"
 done
@@ -85,6 +87,7 @@ ln -s ../root/usr/bin/prometheus "$bin/prometheus"
 ln -s ../root/usr/bin/promtool "$bin/promtool"
 ln -s ../root/usr/bin/prometheus-alertmanager "$bin/alertmanager"
 ln -s ../root/usr/bin/amtool "$bin/amtool"
+ln -s ../root/usr/bin/prometheus-postgres-exporter "$bin/postgres_exporter"
 rm -rf "$apt_dir"
 install_alertmanager_templates
 print_versions
