@@ -27,7 +27,7 @@ describe.skipIf(skip)('the API with the environment the chart gives it', () => {
   beforeAll(async () => {
     objects = await renderChart();
     ({ api: env, init: initEnv } = apiEnvironment(objects));
-    postgres = await startChartDatabase(env);
+    postgres = await startChartDatabase(objects);
   });
   afterAll(async () => {
     await postgres?.destroy();

@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CHART_DIR, helm, KUBE_VERSION, NAMESPACE, RELEASE, REPO_ROOT, renderChart, type K8sObject } from './support/helm.js';
 import { cpuCores, memoryBytes } from './support/quantity.js';
-import { containersOf, podSpecOf, validateAgainstKubernetesSchema, WORKLOAD_KINDS } from './support/kubernetes.js';
+import { containersOf, LONG_RUNNING_KINDS, podSpecOf, podTemplateOf, validateAgainstKubernetesSchema, WORKLOAD_KINDS } from './support/kubernetes.js';
 import { DASHBOARD_DATASOURCE_UID, dashboardFiles } from './support/dashboards.js';
 import { allowedConnections, connectionsTable, releasePods, type Endpoint } from './support/network-policy.js';
 import { renderedPrometheusYml } from './support/prometheus.js';
@@ -85,6 +85,8 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
   it("app.kubernetes.io/version is the version of what each component runs (its image's tag)", () => {
     const expected: Record<string, string> = {
       postgresql: values.postgresql.image.tag,
+      // The backup CronJob and the restore Job run PostgreSQL's image (pg_dump of the server's version).
+      backup: values.postgresql.image.tag,
       prometheus: values.prometheus.image.tag,
       grafana: values.grafana.image.tag,
       alertmanager: values.alertmanager.image.tag,
@@ -112,7 +114,7 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
   });
 
   it("every workload's selector matches its pod template's labels", () => {
-    for (const workload of objects.filter((object) => WORKLOAD_KINDS.includes(object.kind))) {
+    for (const workload of objects.filter((object) => LONG_RUNNING_KINDS.includes(object.kind))) {
       const selector = workload.spec.selector.matchLabels as Record<string, string>;
       expect(Object.keys(selector).sort()).toEqual(['app.kubernetes.io/component', 'app.kubernetes.io/instance', 'app.kubernetes.io/name']);
       expect(workload.spec.template.metadata.labels, workload.metadata.name).toMatchObject(selector);
@@ -122,7 +124,7 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
   it('every Service selects exactly one workload, and its targetPorts name that workload\'s container ports', () => {
     for (const service of byKind(objects, 'Service')) {
       const selected = objects.filter(
-        (object) => WORKLOAD_KINDS.includes(object.kind) && Object.entries(service.spec.selector).every(([key, value]) => object.spec.template.metadata.labels[key] === value),
+        (object) => WORKLOAD_KINDS.includes(object.kind) && Object.entries(service.spec.selector).every(([key, value]) => podTemplateOf(object).metadata.labels[key] === value),
       );
       expect(selected, service.metadata.name).toHaveLength(1);
       const portNames = containersOf(selected[0]!).flatMap((container) => (container.ports ?? []).map((port: { name: string }) => port.name));
@@ -143,7 +145,7 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
   it('PodDisruptionBudgets and autoscalers point at rendered workloads', () => {
     for (const pdb of byKind(objects, 'PodDisruptionBudget')) {
       const matches = objects.filter(
-        (object) => WORKLOAD_KINDS.includes(object.kind) && Object.entries(pdb.spec.selector.matchLabels).every(([key, value]) => object.spec.template.metadata.labels[key] === value),
+        (object) => WORKLOAD_KINDS.includes(object.kind) && Object.entries(pdb.spec.selector.matchLabels).every(([key, value]) => podTemplateOf(object).metadata.labels[key] === value),
       );
       expect(matches, pdb.metadata.name).toHaveLength(1);
     }
@@ -156,7 +158,10 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
 
   it('every referenced ConfigMap, Secret, PVC and ServiceAccount is rendered or named by a value', () => {
     const secretsByValue = [values.postgresql.auth.existingSecret, values.externalDatabase.existingSecret].filter(Boolean);
-    const claimsByValue = ['prometheus', 'grafana', 'alertmanager'].map((component) => values[component].persistence.existingClaim).filter(Boolean);
+    const claimsByValue = [
+      ...['prometheus', 'grafana', 'alertmanager'].map((component) => values[component].persistence.existingClaim),
+      values.postgresql.backup.persistence.existingClaim,
+    ].filter(Boolean);
     for (const workload of objects.filter((object) => object.kind === 'Pod' || WORKLOAD_KINDS.includes(object.kind))) {
       const pod = podSpecOf(workload);
       const claimTemplates = (workload.spec.volumeClaimTemplates ?? []).map((claim: K8sObject) => claim.metadata.name);
@@ -220,7 +225,7 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
           capabilities: { drop: ['ALL'] },
           seccompProfile: { type: 'RuntimeDefault' },
         });
-        if (!isInit && workload.kind !== 'Pod') {
+        if (!isInit && LONG_RUNNING_KINDS.includes(workload.kind)) {
           for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) expect(container[probe], `${where} ${probe}`).toBeDefined();
         }
       }
@@ -410,7 +415,7 @@ describe('Prometheus and placement options (ci/prometheus-options-values.yaml)',
   beforeAll(async () => {
     objects = await renderChart([join(CI_DIR, 'prometheus-options-values.yaml')]);
   });
-  const workload = (component: string) => objects.find((object) => WORKLOAD_KINDS.includes(object.kind) && object.metadata.labels['app.kubernetes.io/component'] === component)!;
+  const workload = (component: string) => objects.find((object) => LONG_RUNNING_KINDS.includes(object.kind) && object.metadata.labels['app.kubernetes.io/component'] === component)!;
 
   it('externalUrl sets --web.external-url, and its path becomes the prefix of the probes and the self-scrape', () => {
     const pod = podSpecOf(workload('prometheus'));
@@ -485,23 +490,35 @@ describe('values.yaml', () => {
 });
 
 describe('what `helm uninstall` keeps (docs/OPERATIONS.md, section 5)', () => {
-  it('only the database: the StatefulSet\'s volume claim (Retain) and the generated password\'s Secret (resource-policy keep), under the names the document gives', async () => {
+  it('only the data: the StatefulSet\'s volume claim (Retain), the backups\' claim and the generated passwords\' Secret (resource-policy keep), under the names the document gives', async () => {
     const objects = await renderChart();
     const doc = readFileSync(join(REPO_ROOT, 'docs', 'OPERATIONS.md'), 'utf8');
     const kept = objects.filter((object) => object.metadata.annotations?.['helm.sh/resource-policy'] === 'keep');
-    expect(kept.map((object) => `${object.kind}/${object.metadata.name}`)).toEqual([`Secret/${RELEASE}-wiki-chart-database`]);
-    expect(doc).toContain(`\`kubectl delete secret -n wiki ${kept[0]!.metadata.name}\``);
+    expect(kept.map((object) => `${object.kind}/${object.metadata.name}`).sort()).toEqual([
+      `PersistentVolumeClaim/${RELEASE}-wiki-chart-postgresql-backups`,
+      `Secret/${RELEASE}-wiki-chart-database`,
+    ]);
+    expect(doc).toContain(`\`kubectl delete secret -n wiki ${RELEASE}-wiki-chart-database\``);
+    expect(doc).toContain(`\`kubectl delete pvc -n wiki ${RELEASE}-wiki-chart-postgresql-backups\``);
     const statefulSet = byKind(objects, 'StatefulSet')[0]!;
     expect(statefulSet.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: 'Retain', whenScaled: 'Retain' });
     const claim = `${statefulSet.spec.volumeClaimTemplates[0].metadata.name}-${statefulSet.metadata.name}-0`;
     expect(doc).toContain(`\`kubectl delete pvc -n wiki ${claim}\``);
     // The other volumes are the chart's own objects: uninstall deletes them.
-    expect(byKind(objects, 'PersistentVolumeClaim').map((pvc) => pvc.metadata.labels['app.kubernetes.io/component']).sort()).toEqual(['alertmanager', 'grafana', 'prometheus']);
-    expect(doc).toContain('Not kept: the PVCs of Prometheus, Grafana and Alertmanager');
+    const deleted = byKind(objects, 'PersistentVolumeClaim').filter((pvc) => !kept.includes(pvc));
+    expect(deleted.map((pvc) => pvc.metadata.labels['app.kubernetes.io/component']).sort()).toEqual(['prometheus']);
+    expect(doc).toContain('Not kept: the PVCs of Prometheus, and of Grafana and Alertmanager when their persistence is on');
   });
 });
 
 describe('resource budget of the defaults', () => {
+  // Volumes as many clusters' storage hands them out: in whole GiB, rounded up.
+  const wholeGiB = (quantity: string) => Math.ceil(memoryBytes(quantity) / 2 ** 30) * 2 ** 30;
+
+  it('a volume is counted in whole GiB, rounded up', () => {
+    expect([wholeGiB('64Mi'), wholeGiB('1Gi'), wholeGiB('1025Mi'), wholeGiB('2G')].map((bytes) => bytes / 2 ** 30)).toEqual([1, 1, 2, 2]);
+  });
+
   // Limits of everything the chart runs, at a given moment.
   async function budget(set: string[], busiest: boolean) {
     const objects = await renderChart([], set);
@@ -514,22 +531,28 @@ describe('resource budget of the defaults', () => {
       total.memory += count * Math.max(sum(pod.containers, (c) => memoryBytes(c.resources.limits.memory)), max(pod.initContainers ?? [], (c) => memoryBytes(c.resources.limits.memory)));
     };
     for (const workload of objects.filter((object) => WORKLOAD_KINDS.includes(object.kind))) {
+      // A CronJob's pod runs now and then (concurrencyPolicy Forbid: one at a time): at the busiest moment.
+      if (workload.kind === 'CronJob') {
+        expect(workload.spec.concurrencyPolicy).toBe('Forbid');
+        if (busiest) addPods(podSpecOf(workload), 1);
+        continue;
+      }
       const autoscaler = byKind(objects, 'HorizontalPodAutoscaler').find((hpa) => hpa.spec.scaleTargetRef.name === workload.metadata.name);
       let pods = autoscaler === undefined ? (workload.spec.replicas ?? 1) : busiest ? autoscaler.spec.maxReplicas : autoscaler.spec.minReplicas;
       // A rolling update runs maxSurge extra pods until the old ones are gone.
       const surge = workload.spec.strategy?.rollingUpdate?.maxSurge;
       if (busiest && surge !== undefined) pods += typeof surge === 'number' ? surge : Math.ceil((pods * Number.parseInt(surge, 10)) / 100);
       addPods(podSpecOf(workload), pods);
-      for (const claim of workload.spec.volumeClaimTemplates ?? []) total.storage += (workload.spec.replicas ?? 1) * memoryBytes(claim.spec.resources.requests.storage);
+      for (const claim of workload.spec.volumeClaimTemplates ?? []) total.storage += (workload.spec.replicas ?? 1) * wholeGiB(claim.spec.resources.requests.storage);
     }
     // `helm test` pods run on top of everything else.
     const testPods = byKind(objects, 'Pod').filter((pod) => pod.metadata.annotations?.['helm.sh/hook'] === 'test');
     expect(testPods.length).toBeGreaterThan(0);
     if (busiest) for (const pod of testPods) addPods(pod.spec, 1);
-    for (const claim of byKind(objects, 'PersistentVolumeClaim')) total.storage += memoryBytes(claim.spec.resources.requests.storage);
+    for (const claim of byKind(objects, 'PersistentVolumeClaim')) total.storage += wholeGiB(claim.spec.resources.requests.storage);
     // Every component of the roadmap is in the budget.
     const components = objects.filter((object) => WORKLOAD_KINDS.includes(object.kind)).map((object) => object.metadata.labels['app.kubernetes.io/component']);
-    expect(components.sort()).toEqual(['alertmanager', 'api', 'grafana', 'postgresql', 'prometheus']);
+    expect(components.sort()).toEqual(['alertmanager', 'api', 'backup', 'grafana', 'postgresql', 'prometheus']);
     return total;
   }
 
@@ -537,7 +560,7 @@ describe('resource budget of the defaults', () => {
     ['the steady state', [], false],
     ['a rolling update of the API (maxSurge) while `helm test` runs', [], true],
     ['the same with autoscaling enabled, at maxReplicas', ['api.autoscaling.enabled=true'], true],
-  ] as Array<[string, string[], boolean]>)('%s fits 2 CPUs, 4 GiB of memory and 5 GiB of volumes (Grafana and Alertmanager included)', async (moment, set, busiest) => {
+  ] as Array<[string, string[], boolean]>)('%s fits 2 CPUs, 4 GiB of memory and 5 GiB of volumes in whole GiB (backups, Grafana and Alertmanager included)', async (moment, set, busiest) => {
     const { cpu, memory, storage } = await budget(set, busiest);
     console.log(`budget, ${moment}: ${cpu.toFixed(2)} CPU, ${(memory / 2 ** 30).toFixed(2)} GiB memory, ${(storage / 2 ** 30).toFixed(2)} GiB volumes`);
     expect(cpu).toBeLessThanOrEqual(2);
@@ -648,17 +671,32 @@ describe('templating details', () => {
     expect(await pdbs(['api.autoscaling.enabled=true', 'api.autoscaling.minReplicas=1'])).toHaveLength(0);
   });
 
-  it('an existing Secret replaces the generated one', async () => {
+  it('an existing Secret replaces the generated one, for every role', async () => {
     const objects = await renderChart([join(CI_DIR, 'existing-secret-values.yaml')]);
     expect(componentObjects(objects, 'Secret', 'database')).toHaveLength(0);
-    const env = byKind(objects, 'StatefulSet')[0]!.spec.template.spec.containers[0].env;
-    expect(env.find((variable: { name: string }) => variable.name === 'POSTGRES_PASSWORD').valueFrom.secretKeyRef).toEqual({ name: 'wiki-db-credentials', key: 'db-password' });
+    const passwordOf = (container: any, name: string) => container.env.find((variable: { name: string }) => variable.name === name).valueFrom.secretKeyRef;
+    const pod = byKind(objects, 'StatefulSet')[0]!.spec.template.spec;
+    const setup = pod.initContainers[0];
+    expect(passwordOf(setup, 'API_PASSWORD')).toEqual({ name: 'wiki-db-credentials', key: 'db-password' });
+    expect(passwordOf(setup, 'POSTGRES_PASSWORD')).toEqual({ name: 'wiki-db-credentials', key: 'postgres-password' });
+    expect(passwordOf(setup, 'MONITORING_PASSWORD')).toEqual({ name: 'wiki-db-credentials', key: 'monitoring-password' });
+    expect(passwordOf(setup, 'BACKUP_PASSWORD')).toEqual({ name: 'wiki-db-credentials', key: 'backup-password' });
+    expect(passwordOf(pod.containers[1], 'DATA_SOURCE_PASS')).toEqual(passwordOf(setup, 'MONITORING_PASSWORD'));
+    expect(passwordOf(podSpecOf(byKind(objects, 'CronJob')[0]!).containers[0], 'PGPASSWORD')).toEqual(passwordOf(setup, 'BACKUP_PASSWORD'));
+    expect(passwordOf(podSpecOf(componentObject(objects, 'Deployment', 'api')!).containers[0], 'PGPASSWORD')).toEqual(passwordOf(setup, 'API_PASSWORD'));
   });
 
-  it('the generated Secret is kept on uninstall and holds a 32-character password', async () => {
+  it('the generated Secret is kept on uninstall and holds a 32-character password for each role, each different', async () => {
     const secret = componentObject(await renderChart(), 'Secret', 'database')!;
     expect(secret.metadata.annotations['helm.sh/resource-policy']).toBe('keep');
-    expect(Buffer.from(secret.data.password, 'base64').toString()).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(Object.keys(secret.data).sort()).toEqual(['backup-password', 'monitoring-password', 'password', 'postgres-password']);
+    const passwords = Object.values(secret.data as Record<string, string>).map((value) => Buffer.from(value, 'base64').toString());
+    for (const password of passwords) expect(password).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(new Set(passwords).size).toBe(4);
+  });
+
+  it('the same key for two roles is refused', async () => {
+    await expect(renderChart([], ['postgresql.metrics.secretKey=password'])).rejects.toThrow("the database Secret's keys must differ");
   });
 
   it('the helm test pod creates and reads back a user through the API Service', async () => {
@@ -850,7 +888,7 @@ describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => 
   ];
   const connections = () => allowedConnections(byKind(objects, 'NetworkPolicy'), NAMESPACE_LABELS, [...releasePods(objects, NAMESPACE_LABELS), ...OUTSIDE]);
 
-  it('allow exactly: the ingress controller to the API, Grafana and (exposed) Prometheus; Prometheus to the API, Alertmanager and the Kubernetes API; Grafana to Prometheus; the API to PostgreSQL; Alertmanager to its receivers; the test pod to the API; every pod to DNS', () => {
+  it('allow exactly: the ingress controller to the API, Grafana and (exposed) Prometheus; Prometheus to the API, the exporter, Alertmanager and the Kubernetes API; Grafana to Prometheus; the API and the backup to PostgreSQL; Alertmanager to its receivers; the test pod to the API; every pod to DNS', () => {
     const dns = (from: string) => [`${from} -> DNS:53/TCP`, `${from} -> DNS:53/UDP`];
     expect(connections()).toEqual(
       [
@@ -865,6 +903,9 @@ describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => 
         'prometheus -> a receiver on the internet:443/TCP',
         'prometheus -> alertmanager:9093/TCP',
         'api -> postgresql:5432/TCP',
+        // The backup CronJob (and the restore Job) reach PostgreSQL only.
+        'backup -> postgresql:5432/TCP',
+        ...dns('backup'),
         ...dns('api'),
         ...dns('grafana'),
         'grafana -> prometheus:9090/TCP',
@@ -876,6 +917,8 @@ describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => 
         'prometheus -> Kubernetes API:443/TCP',
         'prometheus -> Kubernetes API:6443/TCP',
         'prometheus -> api:8000/TCP',
+        // PostgreSQL's exporter, in PostgreSQL's pod.
+        'prometheus -> postgresql:9187/TCP',
         ...dns('test'),
         'test -> api:8000/TCP',
       ].sort(),

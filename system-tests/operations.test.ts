@@ -10,7 +10,7 @@ import { client } from '../wiki-service/test/support/http.js';
 import { findPostgresBinaries, type PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
-import { REPO_ROOT, renderChart } from './support/helm.js';
+import { REPO_ROOT, renderChart, type K8sObject } from './support/helm.js';
 import { skipLoudly } from './support/skip.js';
 import { sleep } from './support/wait.js';
 
@@ -60,8 +60,11 @@ describe.skipIf(skip)('docs/OPERATIONS.md, run against real PostgreSQL servers s
   const services: ServiceProcess[] = [];
   const pgBin = (tool: string) => join(findPostgresBinaries()!, tool);
 
+  let objects: K8sObject[];
+
+  /** A server set up as the chart's, its API role's password that of `withEnv`. */
   async function database(withEnv: Record<string, string>): Promise<PostgresServer> {
-    const server = await startChartDatabase(withEnv);
+    const server = await startChartDatabase(objects, { API_PASSWORD: withEnv.PGPASSWORD! });
     servers.push(server);
     return server;
   }
@@ -73,7 +76,8 @@ describe.skipIf(skip)('docs/OPERATIONS.md, run against real PostgreSQL servers s
   }
 
   beforeAll(async () => {
-    ({ api: env } = apiEnvironment(await renderChart()));
+    objects = await renderChart();
+    ({ api: env } = apiEnvironment(objects));
     workDir = await mkdtemp(join(tmpdir(), 'wiki-operations-'));
   });
   afterAll(async () => {

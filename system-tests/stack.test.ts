@@ -179,7 +179,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
 
     // PostgreSQL and the two API "pods".
     const { api: env } = apiEnvironment(objects);
-    postgres = await startChartDatabase(env);
+    postgres = await startChartDatabase(objects);
     for (let i = 0; i < POD_NAMES.length; i++) {
       apis.push(await startService({ ...pointedAt(postgres, env), SHUTDOWN_DELAY_SECONDS: '0' }));
     }

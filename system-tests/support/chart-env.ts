@@ -1,5 +1,8 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expect } from 'vitest';
 import { findPostgresBinaries, PostgresServer } from '../../wiki-service/test/support/postgres.js';
-import type { K8sObject } from './helm.js';
+import { configMapData, type K8sObject } from './helm.js';
 
 /** Resolves a container's env and envFrom against the rendered ConfigMaps and Secrets. */
 export function environmentOf(container: any, objects: K8sObject[]): Record<string, string> {
@@ -28,16 +31,56 @@ export function apiEnvironment(objects: K8sObject[]): { api: Record<string, stri
   return { api: environmentOf(pod.containers[0], objects), init: environmentOf(pod.initContainers[0], objects) };
 }
 
+/** The rendered PostgreSQL StatefulSet's pod. */
+export function postgresqlPod(objects: K8sObject[]): any {
+  const statefulSet = objects.find((object) => object.kind === 'StatefulSet' && object.metadata.labels['app.kubernetes.io/component'] === 'postgresql');
+  if (statefulSet === undefined) throw new Error('no PostgreSQL StatefulSet rendered');
+  return statefulSet.spec.template.spec;
+}
+
+/** The postgresql.conf settings the rendered server container passes as `-c name=value`. */
+export function postgresqlSettings(objects: K8sObject[]): string[] {
+  const args: string[] = postgresqlPod(objects).containers[0].args;
+  expect(args[0]).toBe('postgres');
+  return args.flatMap((arg, i) => (args[i - 1] === '-c' ? [arg] : []));
+}
+
+/** Writes the files of the rendered scripts ConfigMap (wiki-chart/postgresql/) into `dir`, as the pods mount them. */
+export async function writeChartScripts(objects: K8sObject[], dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const [name, content] of Object.entries(configMapData(objects, 'postgresql-scripts'))) await writeFile(join(dir, name), content);
+}
+
 /**
- * A throwaway PostgreSQL set up as the chart's PostgreSQL would be (the official image
- * does this from POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB), with a separate superuser
- * so the chart's user is an ordinary database owner.
+ * Runs PostgreSQL's init container as rendered: setup.sh with the container's
+ * environment (passwords from the rendered Secret), on the server's data folder, its
+ * socket in the server's own folder. `overrides` change that environment.
  */
-export async function startChartDatabase(env: Record<string, string>): Promise<PostgresServer> {
-  const postgres = await PostgresServer.create({ superuser: 'postgres' });
-  await postgres.query(`CREATE ROLE "${env.PGUSER}" LOGIN PASSWORD '${env.PGPASSWORD!.replace(/'/g, "''")}'`);
-  await postgres.query(`CREATE DATABASE "${env.PGDATABASE}" OWNER "${env.PGUSER}"`);
-  return postgres;
+export async function runChartSetup(server: PostgresServer, objects: K8sObject[], overrides: Record<string, string> = {}): Promise<string> {
+  const setup = postgresqlPod(objects).initContainers.find((container: { name: string }) => container.name === 'setup');
+  expect(setup.command).toEqual(['bash', '/scripts/setup.sh']);
+  const scripts = join(server.dataDir, '..', 'scripts');
+  await writeChartScripts(objects, scripts);
+  const env = { ...environmentOf(setup, objects), PGDATA: server.dataDir, PGHOST: join(server.dataDir, '..'), ...overrides };
+  return server.runProgram('bash', [join(scripts, 'setup.sh')], env);
+}
+
+/**
+ * A throwaway PostgreSQL set up as the chart's pod sets it up: its init container
+ * (setup.sh) creates the cluster, roles and grants from the rendered environment, then
+ * the server starts with the rendered postgresql.conf settings. The superuser is
+ * "postgres" with the rendered superuser password.
+ */
+export async function startChartDatabase(objects: K8sObject[], overrides: Record<string, string> = {}): Promise<PostgresServer> {
+  const setupEnv = environmentOf(postgresqlPod(objects).initContainers[0], objects);
+  return PostgresServer.create({
+    superuser: 'postgres',
+    password: overrides.POSTGRES_PASSWORD ?? setupEnv.POSTGRES_PASSWORD,
+    settings: postgresqlSettings(objects),
+    initialise: async (server) => {
+      await runChartSetup(server, objects, overrides);
+    },
+  });
 }
 
 /** The same environment with the database host and port pointed at a local server. */

@@ -9,7 +9,9 @@ import type { K8sObject } from './helm.js';
 
 const require = createRequire(import.meta.url);
 
-export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'];
+export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob'];
+/** Workloads whose pods run until stopped (and so need probes and a selector). */
+export const LONG_RUNNING_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'];
 
 const CUSTOM_RESOURCES: Record<string, new (data: any) => { validate(): void }> = {
   'monitoring.coreos.com/v1 PodMonitor': PodMonitor,
@@ -33,8 +35,14 @@ export function validateAgainstKubernetesSchema(object: K8sObject): void {
   new Model(object).validate();
 }
 
+/** The pod template ({metadata, spec}) of a workload, a CronJob's included; a Pod is its own. */
+export function podTemplateOf(object: K8sObject): any {
+  if (object.kind === 'Pod') return object;
+  return object.kind === 'CronJob' ? object.spec.jobTemplate.spec.template : object.spec.template;
+}
+
 export function podSpecOf(object: K8sObject): any {
-  return object.kind === 'Pod' ? object.spec : object.spec.template.spec;
+  return podTemplateOf(object).spec;
 }
 
 export function containersOf(object: K8sObject): any[] {

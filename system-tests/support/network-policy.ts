@@ -1,5 +1,5 @@
 import type { K8sObject } from './helm.js';
-import { podSpecOf, WORKLOAD_KINDS } from './kubernetes.js';
+import { podSpecOf, podTemplateOf, WORKLOAD_KINDS } from './kubernetes.js';
 
 // Which connections the rendered NetworkPolicies allow, computed as Kubernetes
 // decides: a connection from A to B on a port is allowed when A may send it (no
@@ -46,7 +46,7 @@ export function releasePods(objects: K8sObject[], namespaceLabels: Record<string
   return objects
     .filter((object) => object.kind === 'Pod' || WORKLOAD_KINDS.includes(object.kind))
     .map((object) => {
-      const labels = object.kind === 'Pod' ? object.metadata.labels : object.spec.template.metadata.labels;
+      const labels = podTemplateOf(object).metadata.labels;
       const ports = podSpecOf(object).containers.flatMap((container: any) =>
         (container.ports ?? []).map((port: any) => ({ protocol: port.protocol ?? 'TCP', port: port.containerPort, name: port.name })),
       );

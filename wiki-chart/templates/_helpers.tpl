@@ -67,7 +67,7 @@ Usage: include "wiki-chart.podLabels" (dict "context" $ "component" "api" "extra
 
 {{- define "wiki-chart.componentVersion" -}}
 {{- $values := .context.Values -}}
-{{- if eq .component "postgresql" -}}
+{{- if has .component (list "postgresql" "backup") -}}
 {{- $values.postgresql.image.tag -}}
 {{- else if eq .component "prometheus" -}}
 {{- $values.prometheus.image.tag -}}
@@ -224,15 +224,24 @@ routes to it, else "" (the root). grafana.ini, the probes and the Ingress all us
 {{- .Values.grafana.subPath | default (ternary "/grafana" "" .Values.ingress.enabled) -}}
 {{- end -}}
 
-{{- define "wiki-chart.prometheus.retentionSize" -}}
-{{- $size := toString .Values.prometheus.persistence.size -}}
+{{/*
+The bytes of a Kubernetes quantity of bytes (2Gi, 1.5Gi, 1500Mi, 2G), as a whole number.
+Usage: include "wiki-chart.quantityBytes" (dict "value" "2Gi" "name" "prometheus.persistence.size")
+*/}}
+{{- define "wiki-chart.quantityBytes" -}}
+{{- $size := toString .value -}}
 {{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $size -}}
 {{- $suffix := trimPrefix $number $size -}}
 {{- $bytesPer := dict "" 1.0 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 "P" 1000000000000000.0 -}}
 {{- if or (eq $number "") (not (hasKey $bytesPer $suffix)) -}}
-{{- fail (printf "prometheus.persistence.size %q is not a Kubernetes quantity of bytes (e.g. 2Gi, 1.5Gi, 1500Mi, 2G)" $size) -}}
+{{- fail (printf "%s %q is not a Kubernetes quantity of bytes (e.g. 2Gi, 1.5Gi, 1500Mi, 2G)" .name $size) -}}
 {{- end -}}
-{{- $volumeMiB := divf (mulf (float64 $number) (get $bytesPer $suffix)) 1048576.0 -}}
+{{- mulf (float64 $number) (get $bytesPer $suffix) | floor | int64 -}}
+{{- end -}}
+
+{{- define "wiki-chart.prometheus.retentionSize" -}}
+{{- $size := toString .Values.prometheus.persistence.size -}}
+{{- $volumeMiB := divf (include "wiki-chart.quantityBytes" (dict "value" $size "name" "prometheus.persistence.size") | float64) 1048576.0 -}}
 {{- $limitMiB := floor (mulf $volumeMiB 0.85) | int64 -}}
 {{- if lt $limitMiB 1 -}}
 {{- fail (printf "prometheus.persistence.size %s is too small: 85%% of it is less than 1MB, and Prometheus would read a retention size of 0 as no limit at all" $size) -}}
@@ -335,4 +344,204 @@ under the prefix. Empty otherwise (Prometheus derives it).
 {{- $path -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Phase 11: postgres_exporter beside the chart's PostgreSQL ("true" or ""). */}}
+{{- define "wiki-chart.postgresql.metricsEnabled" -}}
+{{- if and .Values.postgresql.enabled .Values.postgresql.metrics.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* Phase 11: the backup CronJob of the chart's PostgreSQL ("true" or ""). */}}
+{{- define "wiki-chart.postgresql.backupEnabled" -}}
+{{- if and .Values.postgresql.enabled .Values.postgresql.backup.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* The ConfigMap with wiki-chart/postgresql/ (setup, backup and restore scripts, the exporter's query). */}}
+{{- define "wiki-chart.postgresql.scriptsName" -}}
+{{- printf "%s-scripts" (include "wiki-chart.postgresql.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The backups' volume claim: an existing one, or the chart's. */}}
+{{- define "wiki-chart.postgresql.backupClaimName" -}}
+{{- .Values.postgresql.backup.persistence.existingClaim | default (printf "%s-backups" (include "wiki-chart.postgresql.fullname" .)) -}}
+{{- end -}}
+
+{{/*
+The age past which the last good backup counts as missing: alerting.postgresql.backupMaxAge,
+else twice the interval of postgresql.backup.schedule, read from its fields: a fixed
+minute and any hour (hourly), a fixed minute and every Nth hour (every N hours), a
+fixed minute and hour (daily), the same on one day of the week (weekly), and the
+@hourly, @daily, @midnight and @weekly shorthands. Any other schedule must set
+backupMaxAge: the chart refuses to guess.
+*/}}
+{{- define "wiki-chart.postgresql.backupMaxAge" -}}
+{{- $schedule := .Values.postgresql.backup.schedule -}}
+{{- $hours := 0 -}}
+{{- $fields := splitList " " (regexReplaceAll "\\s+" (trim $schedule) " ") -}}
+{{- if eq $schedule "@hourly" -}}{{- $hours = 1 -}}
+{{- else if has $schedule (list "@daily" "@midnight") -}}{{- $hours = 24 -}}
+{{- else if eq $schedule "@weekly" -}}{{- $hours = 168 -}}
+{{- else if eq (len $fields) 5 -}}
+{{- $minute := index $fields 0 -}}{{- $hour := index $fields 1 -}}
+{{- $rest := slice $fields 2 5 | join " " -}}
+{{- if regexMatch "^[0-9]+$" $minute -}}
+{{- if and (eq $hour "*") (eq $rest "* * *") -}}{{- $hours = 1 -}}
+{{- else if and (regexMatch "^\\*/[0-9]+$" $hour) (eq $rest "* * *") -}}{{- $hours = trimPrefix "*/" $hour | int -}}
+{{- else if and (regexMatch "^[0-9]+$" $hour) (eq $rest "* * *") -}}{{- $hours = 24 -}}
+{{- else if and (regexMatch "^[0-9]+$" $hour) (regexMatch "^\\* \\* [0-7]$" $rest) -}}{{- $hours = 168 -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.alerting.postgresql.backupMaxAge -}}
+{{- .Values.alerting.postgresql.backupMaxAge -}}
+{{- else if gt (int $hours) 0 -}}
+{{- printf "%dh" (mul $hours 2) -}}
+{{- else -}}
+{{- fail (printf "postgresql.backup.schedule %q: the chart cannot tell its interval; set alerting.postgresql.backupMaxAge (e.g. 48h for a daily backup)" $schedule) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Refuses a configuration whose connections could exceed PostgreSQL's max_connections:
+every API pod at the busiest moment (autoscaling's maximum, or replicaCount, plus the
+rolling update's extra pod) with a full pool, plus the exporter's and the backup's
+connection limits (setup.sql sets them: 3 and 2), plus the connections PostgreSQL
+keeps for superusers. A pool that cannot get a connection makes requests fail with 503.
+*/}}
+{{- define "wiki-chart.postgresql.checkConnections" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- $config := .Values.postgresql.config -}}
+{{- $pods := ternary .Values.api.autoscaling.maxReplicas .Values.api.replicaCount .Values.api.autoscaling.enabled | int -}}
+{{- $surge := 1 -}}
+{{- $api := mul (add $pods $surge) (int .Values.api.databasePoolSize) -}}
+{{- $exporter := ternary 3 0 (eq (include "wiki-chart.postgresql.metricsEnabled" .) "true") -}}
+{{- $backup := ternary 2 0 (eq (include "wiki-chart.postgresql.backupEnabled" .) "true") -}}
+{{- $reserved := int (index $config "superuser_reserved_connections" | default 3) -}}
+{{- $needed := add $api $exporter $backup $reserved -}}
+{{- $max := int $config.max_connections -}}
+{{- if gt (int $needed) $max -}}
+{{- fail (printf "postgresql.config.max_connections is %d, but up to %d connections may be needed: %d API pods at the busiest (%d + 1 during a rolling update) x api.databasePoolSize %d = %d, + %d for the exporter, + %d for the backup, + %d reserved for superusers. Raise max_connections (and the memory it needs) or lower the pool size or the replicas." $max (int $needed) (add $pods $surge) $pods (int .Values.api.databasePoolSize) (int $api) (int $exporter) (int $backup) $reserved) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The pod template of the backup CronJob and of the restore Job: PostgreSQL's image, the
+backups' volume, and one script of wiki-chart/postgresql/ run as one role.
+Usage: include "wiki-chart.postgresql.backupPod" (dict "context" $ "script" "backup.sh" "user" "wiki_backup" "secretKey" "backup-password")
+*/}}
+{{- define "wiki-chart.postgresql.backupPod" -}}
+{{- $ := .context -}}
+{{- $values := $.Values.postgresql -}}
+metadata:
+  labels:
+    {{- include "wiki-chart.podLabels" (dict "context" $ "component" "backup" "extra" $values.podLabels) | nindent 4 }}
+spec:
+  restartPolicy: Never
+  automountServiceAccountToken: false
+  {{- with $.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    # The image's `postgres` user; fsGroup makes a fresh backups volume writable by it.
+    runAsUser: 999
+    runAsGroup: 999
+    runAsNonRoot: true
+    fsGroup: 999
+    fsGroupChangePolicy: OnRootMismatch
+    seccompProfile:
+      type: RuntimeDefault
+  containers:
+    - name: {{ trimSuffix ".sh" .script }}
+      image: {{ include "wiki-chart.image" $values.image | quote }}
+      imagePullPolicy: {{ $values.image.pullPolicy }}
+      command: ["bash", "/scripts/{{ .script }}"]
+      securityContext:
+        {{- include "wiki-chart.containerSecurityContext" $ | nindent 8 }}
+      env:
+        - name: PGHOST
+          value: {{ include "wiki-chart.postgresql.fullname" $ | quote }}
+        - name: PGPORT
+          value: {{ $values.service.port | quote }}
+        - name: PGDATABASE
+          value: {{ $values.auth.database | quote }}
+        - name: PGUSER
+          value: {{ .user | quote }}
+        - name: PGPASSWORD
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "wiki-chart.database.secretName" $ }}
+              key: {{ .secretKey }}
+        - name: BACKUP_DIR
+          value: /backups
+        {{- if eq .script "backup.sh" }}
+        - name: BACKUP_KEEP
+          value: {{ $values.backup.keep | quote }}
+        {{- else }}
+        - name: RESTORE_FILE
+          value: {{ $values.backup.restore.file | quote }}
+        {{- end }}
+      resources:
+        {{- toYaml $values.backup.resources | nindent 8 }}
+      volumeMounts:
+        - name: backups
+          mountPath: /backups
+        - name: scripts
+          mountPath: /scripts
+          readOnly: true
+        - name: tmp
+          mountPath: /tmp
+  volumes:
+    - name: backups
+      persistentVolumeClaim:
+        claimName: {{ include "wiki-chart.postgresql.backupClaimName" $ }}
+    - name: scripts
+      configMap:
+        name: {{ include "wiki-chart.postgresql.scriptsName" $ }}
+    - name: tmp
+      emptyDir:
+        sizeLimit: 16Mi
+  {{- with $values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
+
+{{/*
+A Prometheus scrape job for one container port of one component's pods, found through
+the Kubernetes API (pod discovery), one target per pod.
+Usage: include "wiki-chart.prometheus.podScrapeJob" (dict "context" $ "job" "wiki-api" "component" "api" "container" "api" "port" "http")
+*/}}
+{{- define "wiki-chart.prometheus.podScrapeJob" -}}
+{{- $ := .context -}}
+- job_name: {{ .job }}
+  metrics_path: /metrics
+  kubernetes_sd_configs:
+    - role: pod
+      # Only this release's namespace (the Role allows no other) ...
+      namespaces:
+        names: [{{ $.Release.Namespace | quote }}]
+      # ... and only this component's pods, filtered by the API server.
+      selectors:
+        - role: pod
+          label: {{ printf "app.kubernetes.io/name=%s,app.kubernetes.io/instance=%s,app.kubernetes.io/component=%s" (include "wiki-chart.name" $) $.Release.Name .component | quote }}
+  relabel_configs:
+    # One target per pod: the container's port named "{{ .port }}".
+    - source_labels: [__meta_kubernetes_pod_container_name, __meta_kubernetes_pod_container_port_name]
+      regex: {{ .container }};{{ .port }}
+      action: keep
+    # Pods that are not running have nothing to scrape.
+    - source_labels: [__meta_kubernetes_pod_phase]
+      regex: Running
+      action: keep
+    # Keep where each series came from.
+    - source_labels: [__meta_kubernetes_namespace]
+      target_label: namespace
+    - source_labels: [__meta_kubernetes_pod_name]
+      target_label: pod
 {{- end -}}

@@ -58,6 +58,21 @@ function postgresUserIfRoot(): RunAs | undefined {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
+/** How a server's folder is filled: by default `initdb` with a superuser of the given name. */
+export interface CreateOptions {
+  durable?: boolean;
+  superuser?: string;
+  /** The superuser's password (default TEST_DB_PASSWORD). */
+  password?: string;
+  /**
+   * Creates the database cluster in `server.dataDir` instead of initdb (for example a
+   * chart's own setup script, run with `server.runProgram`).
+   */
+  initialise?: (server: PostgresServer) => Promise<void>;
+  /** postgresql.conf settings ("name=value") instead of the test defaults (max_connections=200). */
+  settings?: string[];
+}
+
 export class PostgresServer {
   private constructor(
     readonly binDir: string,
@@ -66,6 +81,8 @@ export class PostgresServer {
     private readonly runAs: RunAs | undefined,
     private readonly durable: boolean,
     readonly superuser: string,
+    readonly password: string = TEST_DB_PASSWORD,
+    private readonly settings: string[] = ['max_connections=200'],
   ) {}
 
   /** A server another process (the global setup) created and runs. */
@@ -81,7 +98,7 @@ export class PostgresServer {
    * initdb + start. Tests want speed, so by default the server skips fsync; pass
    * `durable: true` for production settings (the benchmark does: commit cost is real).
    */
-  static async create(options: { durable?: boolean; superuser?: string } = {}): Promise<PostgresServer> {
+  static async create(options: CreateOptions = {}): Promise<PostgresServer> {
     const binDir = findPostgresBinaries();
     if (binDir === undefined) {
       throw new Error('PostgreSQL server binaries not found (install postgresql, or set PG_BIN_DIR)');
@@ -95,7 +112,12 @@ export class PostgresServer {
       await chown(passwordFile, runAs.uid, runAs.gid);
     }
     const superuser = options.superuser ?? TEST_DB_USER;
-    const server = new PostgresServer(binDir, join(dir, 'data'), await freePort(), runAs, options.durable ?? false, superuser);
+    const server = new PostgresServer(binDir, join(dir, 'data'), await freePort(), runAs, options.durable ?? false, superuser, options.password, options.settings);
+    if (options.initialise !== undefined) {
+      await options.initialise(server);
+      await server.start();
+      return server;
+    }
     await server.run('initdb', [
       '--pgdata', server.dataDir,
       '--username', superuser,
@@ -116,7 +138,7 @@ export class PostgresServer {
       `-p ${this.port}`,
       "-c listen_addresses='127.0.0.1'",
       `-c unix_socket_directories='${join(this.dataDir, '..')}'`,
-      '-c max_connections=200',
+      ...this.settings.map((setting) => `-c '${setting}'`),
       // A throwaway server for tests: durability against power loss buys nothing.
       ...(this.durable ? [] : ['-c fsync=off', '-c full_page_writes=off']),
     ].join(' ');
@@ -180,7 +202,7 @@ export class PostgresServer {
   }
 
   url(database = 'postgres'): string {
-    return `postgresql://${this.superuser}:${TEST_DB_PASSWORD}@127.0.0.1:${this.port}/${database}`;
+    return `postgresql://${this.superuser}:${encodeURIComponent(this.password)}@127.0.0.1:${this.port}/${database}`;
   }
 
   /** Creates an empty database with a unique name and returns its URL. */
@@ -201,17 +223,31 @@ export class PostgresServer {
   }
 
   private async run(program: string, args: string[]): Promise<void> {
+    await this.runProgram(join(this.binDir, program), args);
+  }
+
+  /**
+   * Runs a program as the server's system user (`postgres` when we are root), with the
+   * server binaries first on PATH and `env` added; returns its output, or throws with it.
+   */
+  async runProgram(file: string, args: string[], env: Record<string, string> = {}): Promise<string> {
     try {
-      await execFileAsync(join(this.binDir, program), args, {
+      const { stdout, stderr } = await execFileAsync(file, args, {
         uid: this.runAs?.uid,
         gid: this.runAs?.gid,
         cwd: tmpdir(),
-        env: { PATH: process.env.PATH, LANG: 'C', LC_ALL: 'C' },
+        env: { PATH: `${this.binDir}:${process.env.PATH}`, LANG: 'C', LC_ALL: 'C', ...env },
       });
+      return stdout + stderr;
     } catch (error) {
       const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-      throw new Error(`${program} ${args.join(' ')} failed:\n${stderr ?? ''}${stdout ?? ''}`);
+      throw new Error(`${file} ${args.join(' ')} failed:\n${stderr ?? ''}${stdout ?? ''}`);
     }
+  }
+
+  /** Makes `path` (a file or folder the test created) the server user's, so runProgram can use it. */
+  async giveToServerUser(path: string): Promise<void> {
+    if (this.runAs !== undefined) await chown(path, this.runAs.uid, this.runAs.gid);
   }
 }
 
