@@ -937,3 +937,86 @@ describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => 
     expect(lines).toContain('api -> another pod in the namespace:8080/TCP');
   });
 });
+
+describe('PostgreSQL operations (phase 11)', () => {
+  const rulesOf = (objects: K8sObject[]) => named(objects, 'ConfigMap', `${RELEASE}-wiki-chart-prometheus-rules`)!.data as Record<string, string>;
+  const scrapeJobs = (objects: K8sObject[]) => (parseYaml(renderedPrometheusYml(objects)) as { scrape_configs: Array<{ job_name: string }> }).scrape_configs.map((job) => job.job_name);
+
+  it('by default: the exporter beside PostgreSQL, scraped as job "postgresql"; the backup CronJob and its kept volume; the PostgreSQL alerts', async () => {
+    const objects = await renderChart();
+    const pod = byKind(objects, 'StatefulSet')[0]!.spec.template.spec;
+    expect(pod.initContainers.map((container: { name: string }) => container.name)).toEqual(['setup']);
+    expect(pod.containers.map((container: { name: string }) => container.name)).toEqual(['postgresql', 'postgres-exporter']);
+    expect(pod.volumes.find((volume: { name: string }) => volume.name === 'shm').emptyDir).toEqual({ medium: 'Memory', sizeLimit: '512Mi' });
+    expect(scrapeJobs(objects)).toEqual(['prometheus', 'wiki-api', 'postgresql', 'alertmanager']);
+    const cronJob = byKind(objects, 'CronJob')[0]!;
+    expect(cronJob.spec.schedule).toBe('30 2 * * *');
+    expect(podSpecOf(cronJob).volumes.find((volume: { name: string }) => volume.name === 'backups').persistentVolumeClaim.claimName).toBe(`${RELEASE}-wiki-chart-postgresql-backups`);
+    expect(Object.keys(rulesOf(objects)).sort()).toEqual(['alerts.yaml', 'postgresql.yaml', 'recording.yaml', 'slo.yaml']);
+    expect(rulesOf(objects)['postgresql.yaml']).toContain('> 48h');
+    // No restore Job unless asked for.
+    expect(byKind(objects, 'Job')).toEqual([]);
+  });
+
+  it('the exporter off: no sidecar, scrape job, PodMonitor or PostgreSQL rules; backups off: no CronJob, volume or backup alert', async () => {
+    const objects = await renderChart([], ['postgresql.metrics.enabled=false', 'postgresql.backup.enabled=false', 'api.metrics.podMonitor.enabled=true']);
+    expect(byKind(objects, 'StatefulSet')[0]!.spec.template.spec.containers.map((container: { name: string }) => container.name)).toEqual(['postgresql']);
+    expect(scrapeJobs(objects)).not.toContain('postgresql');
+    expect(byKind(objects, 'PodMonitor').map((monitor) => monitor.metadata.labels['app.kubernetes.io/component'])).toEqual(['api']);
+    expect(Object.keys(rulesOf(objects))).not.toContain('postgresql.yaml');
+    expect(byKind(objects, 'CronJob')).toEqual([]);
+    expect(byKind(objects, 'PersistentVolumeClaim').map((claim) => claim.metadata.name)).not.toContain(`${RELEASE}-wiki-chart-postgresql-backups`);
+    const secret = componentObject(objects, 'Secret', 'database')!;
+    expect(Object.keys(secret.data).sort()).toEqual(['password', 'postgres-password']);
+    const backupOff = await renderChart([], ['postgresql.backup.enabled=false']);
+    expect(rulesOf(backupOff)['postgresql.yaml']).not.toContain('PostgresqlBackupMissing');
+    expect(rulesOf(backupOff)['postgresql.yaml']).toContain('PostgresqlDown');
+    // The exporter without backups reads no backup records.
+    expect(byKind(backupOff, 'StatefulSet')[0]!.spec.template.spec.containers[1].args).toEqual(['--web.listen-address=:9187']);
+  });
+
+  it('with the PodMonitor option, PostgreSQL\'s exporter gets one too, with the job name the rules use', async () => {
+    const objects = await renderChart([], ['api.metrics.podMonitor.enabled=true']);
+    const monitor = byKind(objects, 'PodMonitor').find((candidate) => candidate.metadata.labels['app.kubernetes.io/component'] === 'postgresql')!;
+    expect(monitor.spec.podMetricsEndpoints[0]).toMatchObject({ port: 'metrics', relabelings: [{ targetLabel: 'job', replacement: 'postgresql' }] });
+  });
+
+  it.each([
+    ['30 2 * * *', '48h'],
+    ['0 * * * *', '2h'],
+    ['15 */6 * * *', '12h'],
+    ['0 3 * * 0', '336h'],
+    ['@daily', '48h'],
+    ['@hourly', '2h'],
+  ])('a backup schedule of "%s" makes the backup alert wait %s', async (schedule, maxAge) => {
+    const rules = rulesOf(await renderChart([], [`postgresql.backup.schedule=${schedule}`]));
+    expect(rules['postgresql.yaml']).toContain(`) > ${maxAge}\n`);
+  });
+
+  it('a schedule the chart cannot read is refused unless backupMaxAge is set', async () => {
+    await expect(renderChart([], ['postgresql.backup.schedule=0 2\\,14 * * 1-5'])).rejects.toThrow('the chart cannot tell its interval; set alerting.postgresql.backupMaxAge');
+    const rules = rulesOf(await renderChart([], ['postgresql.backup.schedule=0 2\\,14 * * 1-5', 'alerting.postgresql.backupMaxAge=26h']));
+    expect(rules['postgresql.yaml']).toContain(') > 26h\n');
+  });
+
+  it.each([
+    // 2 replicas + 1 surge = 3 pods x 10 + 3 + 2 + 3 = 38: fits 100.
+    [[], true],
+    // autoscaling to 3: 4 pods x 10 + 8 = 48.
+    [['api.autoscaling.enabled=true'], true],
+    // 4 pods x 23 + 8 = 100: just fits; 4 x 24 + 8 = 104 does not.
+    [['api.autoscaling.enabled=true', 'api.databasePoolSize=23'], true],
+    [['api.autoscaling.enabled=true', 'api.databasePoolSize=24'], false],
+    [['api.replicaCount=9'], false],
+  ] as Array<[string[], boolean]>)('the connections of %j fit max_connections: %s', async (set, fits) => {
+    const render = renderChart([], set);
+    if (fits) await expect(render).resolves.toBeDefined();
+    else await expect(render).rejects.toThrow(/postgresql.config.max_connections is 100, but up to \d+ connections may be needed/);
+  });
+
+  it('postgresql.config settings reach the server\'s command line', async () => {
+    const objects = await renderChart([], ['postgresql.config.work_mem=8MB', 'postgresql.config.max_connections=150']);
+    const args: string[] = byKind(objects, 'StatefulSet')[0]!.spec.template.spec.containers[0].args;
+    expect(args).toEqual(expect.arrayContaining(['postgres', '-c', 'work_mem=8MB', 'max_connections=150']));
+  });
+});

@@ -50,8 +50,8 @@ async function typecheck(name: string, dashboards: Record<string, string>): Prom
 describe('the dashboards in wiki-chart/dashboards/', () => {
   const files = dashboardFiles();
 
-  it('are the creation, API and Prometheus dashboards', () => {
-    expect(files.map((file) => file.name).sort()).toEqual(['api.json', 'creation.json', 'prometheus.json']);
+  it('are the creation, API, Prometheus and PostgreSQL dashboards', () => {
+    expect(files.map((file) => file.name).sort()).toEqual(['api.json', 'creation.json', 'postgresql.json', 'prometheus.json']);
   });
 
   it("are valid dashboard JSON by Grafana's own types (@grafana/schema)", { timeout: 60_000 }, async () => {
@@ -112,6 +112,14 @@ describe('the dashboards in wiki-chart/dashboards/', () => {
     expect(api.templating.list.map((variable) => variable.name)).toEqual(['namespace', 'pod']);
     for (const panel of panelsOf(api)) {
       for (const target of panel.targets) expect(target.expr, panel.title).toContain('namespace="$namespace"');
+    }
+  });
+
+  it('the PostgreSQL dashboard lets one choose the namespace, and reads only the exporter of the release there', () => {
+    const postgresql = files.find((file) => file.name === 'postgresql.json')!.dashboard as GrafanaDashboard;
+    expect(postgresql.templating.list.map((variable) => variable.name)).toEqual(['namespace']);
+    for (const panel of panelsOf(postgresql)) {
+      for (const target of panel.targets) expect(target.expr, panel.title).toContain('job="postgresql", namespace="$namespace"');
     }
   });
 });

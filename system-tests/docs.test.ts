@@ -29,6 +29,7 @@ describe.each(readdirSync(join(REPO_ROOT, 'docs')).filter((name) => name.endsWit
       ...filesUnder(join(CHART_DIR, 'templates')),
       ...filesUnder(join(CHART_DIR, 'rules')),
       ...filesUnder(join(CHART_DIR, 'ci')),
+      ...filesUnder(join(CHART_DIR, 'postgresql')),
       join(CHART_DIR, 'values.yaml'),
       join(CHART_DIR, 'Chart.yaml'),
     ].map((file) => readFileSync(file, 'utf8'));
@@ -45,6 +46,32 @@ describe.each(readdirSync(join(REPO_ROOT, 'docs')).filter((name) => name.endsWit
         .filter((line) => line !== '' && !line.startsWith('#'))
         .filter((line) => !known.has(line) && !known.has(line.replace(/\s+#.*$/, ''))),
     );
+    expect(strangers).toEqual([]);
+  });
+});
+
+// An excerpt of one of the chart's scripts is introduced by "From `wiki-chart/<path>`:"
+// and every line of it must be a line of that file.
+
+describe('excerpts of the chart\'s scripts', () => {
+  const excerpts = readdirSync(join(REPO_ROOT, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .flatMap((name) =>
+      [...readFileSync(join(REPO_ROOT, 'docs', name), 'utf8').matchAll(/From `(wiki-chart\/[^`]+)`:\n\n```\w+\n([\s\S]*?)```/g)].map(
+        (match): [string, string, string] => [name, match[1]!, match[2]!],
+      ),
+    );
+
+  it('are found (the search can fail)', () => {
+    expect(excerpts.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it.each(excerpts)('docs/%s: the excerpt of %s is its own lines', (_document, path, excerpt) => {
+    const lines = new Set(readFileSync(join(REPO_ROOT, path), 'utf8').split('\n').map((line) => line.trim()));
+    const strangers = excerpt
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#') && !lines.has(line));
     expect(strangers).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '../wiki-service/test/support/http.js';
 import { findPostgresBinaries, type PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
+import { everything, type Post, type User } from './support/api.js';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
 import { REPO_ROOT, renderChart, type K8sObject } from './support/helm.js';
 import { skipLoudly } from './support/skip.js';
@@ -22,21 +23,6 @@ import { sleep } from './support/wait.js';
 const execFileAsync = promisify(execFile);
 const skip = skipLoudly(postgresMissing(), 'the operations tests are');
 const OPERATIONS = readFileSync(join(REPO_ROOT, 'docs', 'OPERATIONS.md'), 'utf8');
-
-type User = { id: number; name: string; created_time: string };
-type Post = { post_id: number; content: string; user_id: number; created_time: string };
-
-/** Every item of a paginated list, following next_cursor. */
-async function everything<T>(baseUrl: string, path: string): Promise<T[]> {
-  const items: T[] = [];
-  let cursor: string | null = null;
-  do {
-    const page: { items: T[]; next_cursor: string | null } = (await client(baseUrl).get(`${path}?limit=100${cursor === null ? '' : `&cursor=${cursor}`}`)).body;
-    items.push(...page.items);
-    cursor = page.next_cursor;
-  } while (cursor !== null);
-  return items;
-}
 
 /** The ```sql blocks of docs/OPERATIONS.md, in order. */
 function documentedSql(): string[] {

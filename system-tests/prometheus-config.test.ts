@@ -71,7 +71,7 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
     const configFile = await writeRenderedPrometheusConfig(objects, dir);
     const result = await promtool(['check', 'config', configFile]);
     expect(result.output).toContain('SUCCESS');
-    for (const file of ['recording', 'slo', 'alerts']) expect(result.output).toContain(`rules/${file}.yaml`);
+    for (const file of ['recording', 'slo', 'alerts', 'postgresql']) expect(result.output).toContain(`rules/${file}.yaml`);
     expect(result.ok, result.output).toBe(true);
   });
 
@@ -95,7 +95,7 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
     const rulesDir = join(dir, 'rules');
     await writeRenderedPrometheusConfig(objects, dir);
     const files = await readdir(rulesDir);
-    expect(files.sort()).toEqual(['alerts.yaml', 'recording.yaml', 'slo.yaml']);
+    expect(files.sort()).toEqual(['alerts.yaml', 'postgresql.yaml', 'recording.yaml', 'slo.yaml']);
     const result = await promtool(['check', 'rules', ...files.map((file) => join(rulesDir, file))]);
     expect(result.ok, result.output).toBe(true);
     expect(result.output).toMatch(/SUCCESS: \d+ rules found/);
@@ -103,7 +103,7 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
 
   it('`promtool test rules` passes the unit tests of wiki-chart/rules-tests/, on the rules as rendered', { timeout: 120_000 }, async () => {
     const testFiles = await layOutRuleTests(objects, join(dir, 'unit'));
-    expect(testFiles.length).toBeGreaterThanOrEqual(4);
+    expect(testFiles.length).toBeGreaterThanOrEqual(5);
     const result = await promtool(['test', 'rules', ...testFiles]);
     expect(result.ok, result.output).toBe(true);
     expect(result.output).toContain('SUCCESS');
@@ -111,10 +111,10 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
 
   it('every alert has a unit test that expects it to fire, and one that expects it silent', async () => {
     const testFiles = await layOutRuleTests(objects, join(dir, 'coverage'));
-    const rules = parseYaml(await readFile(join(dir, 'coverage', 'rules', 'alerts.yaml'), 'utf8')) as RuleFile;
-    const slo = parseYaml(await readFile(join(dir, 'coverage', 'rules', 'slo.yaml'), 'utf8')) as RuleFile;
-    const alerts = [...rules.groups, ...slo.groups].flatMap((group) => group.rules.flatMap((rule) => (rule.alert === undefined ? [] : [rule.alert])));
-    expect(alerts.length).toBeGreaterThanOrEqual(14);
+    const files = ['alerts.yaml', 'slo.yaml', 'postgresql.yaml'];
+    const groups = (await Promise.all(files.map(async (file) => parseYaml(await readFile(join(dir, 'coverage', 'rules', file), 'utf8')) as RuleFile))).flatMap((rules) => rules.groups);
+    const alerts = groups.flatMap((group) => group.rules.flatMap((rule) => (rule.alert === undefined ? [] : [rule.alert])));
+    expect(alerts.length).toBeGreaterThanOrEqual(20);
     const fires = new Set<string>();
     const silent = new Set<string>();
     for (const file of testFiles) {
@@ -147,14 +147,18 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
     expect(result.output).toContain('WikiApiPodDown');
   });
 
-  it('every alert has a severity of the documented scheme, a summary, a description and a runbook section', async () => {
+  it('every alert has a severity of the documented scheme, a summary, a description and a runbook section in the document its URL names', async () => {
     const rulesDir = join(dir, 'rules');
     await writeRenderedPrometheusConfig(objects, dir);
-    const doc = await readFile(join(REPO_ROOT, 'docs', 'PHASE10_ALERTING.md'), 'utf8');
     // GitHub's anchors: a heading "### WikiApiPodDown" is #wikiapipoddown.
-    const anchors = new Set([...doc.matchAll(/^#{2,4} (.+)$/gm)].map((match) => match[1]!.trim().toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')));
+    const anchorsOf = async (document: string) => {
+      const doc = await readFile(join(REPO_ROOT, 'docs', document), 'utf8');
+      return new Set([...doc.matchAll(/^#{2,4} (.+)$/gm)].map((match) => match[1]!.trim().toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')));
+    };
+    const documents: Record<string, string> = { 'alerts.yaml': 'PHASE10_ALERTING.md', 'slo.yaml': 'PHASE10_ALERTING.md', 'postgresql.yaml': 'PHASE11_POSTGRESQL_OPERATIONS.md' };
     let checked = 0;
-    for (const file of ['alerts.yaml', 'slo.yaml']) {
+    for (const [file, document] of Object.entries(documents)) {
+      const anchors = await anchorsOf(document);
       const rules = parseYaml(await readFile(join(rulesDir, file), 'utf8')) as RuleFile;
       for (const rule of rules.groups.flatMap((group) => group.rules).filter((candidate) => candidate.alert !== undefined)) {
         checked++;
@@ -162,11 +166,12 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
         expect(rule.annotations?.summary, rule.alert).toBeTruthy();
         expect(rule.annotations?.description?.length ?? 0, rule.alert).toBeGreaterThan(80);
         const url = new URL(rule.annotations!.runbook_url!);
+        expect(url.pathname.endsWith(`/docs/${document}`), `${rule.alert}: ${url}`).toBe(true);
         expect(url.hash, rule.alert).toBe(`#${rule.alert!.toLowerCase()}`);
-        expect(anchors.has(rule.alert!.toLowerCase()), `docs/PHASE10_ALERTING.md has no section "${rule.alert}"`).toBe(true);
+        expect(anchors.has(rule.alert!.toLowerCase()), `docs/${document} has no section "${rule.alert}"`).toBe(true);
       }
     }
-    expect(checked).toBeGreaterThanOrEqual(14);
+    expect(checked).toBeGreaterThanOrEqual(20);
   });
 
   it('`amtool check-config` accepts the rendered alertmanager.yml: the defaults and the documented receivers', async () => {

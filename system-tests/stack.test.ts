@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
@@ -6,16 +6,20 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '../wiki-service/test/support/http.js';
 import { freePort, type PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
-import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
+import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase, writeChartScripts } from './support/chart-env.js';
+import { startDaemon, type Daemon } from './support/daemon.js';
 import { dashboardFiles, interpolate, panelsOf, variableQuery } from './support/dashboards.js';
-import { CHART_DIR, NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
+import { CHART_DIR, configMapData, NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
 import {
   ALERTMANAGER,
   AMTOOL,
+  POSTGRES_EXPORTER,
+  postgresExporterInvocation,
   PROMETHEUS,
   PROMTOOL,
   podTarget,
@@ -51,6 +55,7 @@ const PROMETHEUS_PORT = 9090; // the self-monitoring target is localhost:9090, a
 const PROMETHEUS_URL = `http://127.0.0.1:${PROMETHEUS_PORT}`;
 const ALERTING_VALUES = join(CHART_DIR, 'ci', 'stack-alerting-values.yaml');
 const POD_NAMES = ['wiki-wiki-chart-api-6d5f8c7b9-abcde', 'wiki-wiki-chart-api-6d5f8c7b9-fghij'];
+const POSTGRESQL_POD = 'wiki-wiki-chart-postgresql-0';
 const USERS = 12;
 const POSTS = 7;
 
@@ -62,22 +67,6 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-
-/** A long-running binary with its output kept for error messages. */
-interface Daemon {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function startDaemon(binary: string, args: string[]): Daemon {
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
 
 /** What Alertmanager's webhook receiver POSTs (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config). */
 interface WebhookNotification {
@@ -136,6 +125,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
   const apis: ServiceProcess[] = [];
   let prometheus: Daemon | undefined;
   let alertmanager: Daemon | undefined;
+  let exporter: Daemon | undefined;
   let alertmanagerPort = 0;
   let webhook: Server | undefined;
   const notifications: WebhookNotification[] = [];
@@ -183,10 +173,25 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     for (let i = 0; i < POD_NAMES.length; i++) {
       apis.push(await startService({ ...pointedAt(postgres, env), SHUTDOWN_DELAY_SECONDS: '0' }));
     }
+    // postgres_exporter as PostgreSQL's pod runs it (phase 11), beside that server.
+    const scriptsDir = join(workDir, 'postgresql-scripts');
+    await writeChartScripts(objects, scriptsDir);
+    const exporterPort = await freePort();
+    const { args: exporterArgs, env: exporterEnv } = postgresExporterInvocation(objects, exporterPort, postgres.port, scriptsDir);
+    exporter = startDaemon(POSTGRES_EXPORTER, exporterArgs, exporterEnv);
 
     // Prometheus's files, as the pod mounts them, with discovery swapped.
     const configDir = join(workDir, 'etc-prometheus');
     const targetsFile = join(workDir, 'api-pods.json');
+    const postgresqlTargetsFile = join(workDir, 'postgresql-pods.json');
+    await writeFile(
+      postgresqlTargetsFile,
+      JSON.stringify([
+        podTarget(`127.0.0.1:${exporterPort}`, POSTGRESQL_POD, NAMESPACE, { __meta_kubernetes_pod_container_name: 'postgres-exporter', __meta_kubernetes_pod_container_port_name: 'metrics' }),
+        // The same pod's PostgreSQL port: the job keeps only the exporter's.
+        podTarget(`127.0.0.1:${postgres.port}`, POSTGRESQL_POD, NAMESPACE, { __meta_kubernetes_pod_container_name: 'postgresql', __meta_kubernetes_pod_container_port_name: 'postgresql' }),
+      ]),
+    );
     const targets = apis.map((api, i) => podTarget(new URL(api.baseUrl).host, POD_NAMES[i]!, NAMESPACE));
     // A pod that is not Running: the chart's relabelling must drop it.
     targets.push(podTarget('127.0.0.1:1', 'wiki-wiki-chart-api-6d5f8c7b9-pendng', NAMESPACE, { __meta_kubernetes_pod_phase: 'Pending' }));
@@ -223,7 +228,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     // (alerts and the scrape job) replaced by the local process's.
     const alertmanagerService = `${alertmanagerDeployment.metadata.name}:9093`;
     expect(renderedPrometheusYml(objects)).toContain(alertmanagerService);
-    const prometheusYml = withFileDiscovery(renderedPrometheusYml(objects), targetsFile).replaceAll(alertmanagerService, `127.0.0.1:${alertmanagerPort}`);
+    const prometheusYml = withFileDiscovery(renderedPrometheusYml(objects), { 'wiki-api': targetsFile, postgresql: postgresqlTargetsFile }).replaceAll(alertmanagerService, `127.0.0.1:${alertmanagerPort}`);
     await writeRenderedPrometheusConfig(objects, configDir, prometheusYml);
 
     // The Deployment's own arguments, with the pod's paths mapped to local folders.
@@ -239,12 +244,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
   });
 
   afterAll(async () => {
-    for (const daemon of [prometheus, alertmanager]) {
-      if (daemon && daemon.child.exitCode === null) {
-        daemon.child.kill('SIGKILL');
-        await daemon.exited;
-      }
-    }
+    for (const daemon of [prometheus, alertmanager, exporter]) await daemon?.kill();
     await new Promise((resolve) => (webhook ? webhook.close(resolve) : resolve(undefined)));
     await Promise.all(apis.map((api) => api.stop('SIGKILL')));
     await postgres?.destroy();
@@ -270,12 +270,15 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     }
   });
 
-  it('both API pods, Prometheus itself and Alertmanager are up, with pod and namespace labels; the Pending pod is dropped', async () => {
-    const targets = await until('four healthy targets', 60_000, async () => {
+  it("both API pods, PostgreSQL's exporter, Prometheus itself and Alertmanager are up, with pod and namespace labels; the Pending pod is dropped", async () => {
+    const targets = await until('five healthy targets', 60_000, async () => {
       const active = await activeTargets();
-      return active.length === 4 && active.every((target) => target.health === 'up') ? active : undefined;
+      return active.length === 5 && active.every((target) => target.health === 'up') ? active : undefined;
     });
     expect(targets.filter((target) => target.labels.job === 'alertmanager')).toHaveLength(1);
+    const postgresql = targets.filter((target) => target.labels.job === 'postgresql');
+    expect(postgresql.map((target) => [target.labels.pod, target.labels.namespace, target.scrapeUrl])).toEqual([[POSTGRESQL_POD, NAMESPACE, expect.stringMatching(/:\d+\/metrics$/)]]);
+    expect(postgresql[0]!.scrapeUrl).not.toContain(`:${postgres.port}/`);
     const api = targets.filter((target) => target.labels.job === 'wiki-api');
     expect(api.map((target) => target.labels.pod).sort()).toEqual([...POD_NAMES].sort());
     for (const target of api) expect(target.labels.namespace).toBe(NAMESPACE);
@@ -345,6 +348,10 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     await postgres.start();
     for (const api of pods) await until('the API back on PostgreSQL', 30_000, async () => ((await api.get('/ready')).status === 200 ? true : undefined));
     await readsAnd404s();
+    // The exporter's gauges went stale while PostgreSQL was down: wait for a scrape since.
+    await until('the exporter to report PostgreSQL again', 60_000, async () =>
+      (await query('pg_database_size_bytes{job="postgresql"}')).length > 0 && Number((await query('pg_up{job="postgresql"}'))[0]?.value[1]) === 1 ? true : undefined,
+    );
 
     const interpolation = {
       scrapeIntervalSeconds: 15,
@@ -390,6 +397,29 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     }
   });
 
+  it("every metric the PostgreSQL alerts and dashboard use is scraped from the exporter (or recorded by the rules), as the pod's exporter reports it", async () => {
+    const rules = configMapData(objects, 'prometheus-rules')['postgresql.yaml']!;
+    const dashboard = dashboardFiles().find((file) => file.name === 'postgresql.json')!.dashboard;
+    const expressions = [
+      ...(parseYaml(rules) as { groups: Array<{ rules: Array<{ expr: string }> }> }).groups.flatMap((group) => group.rules.map((rule) => rule.expr)),
+      ...panelsOf(dashboard).flatMap((panel) => panel.targets.map((target) => target.expr)),
+    ];
+    const names = [...new Set(expressions.flatMap((expr) => expr.match(/\b(pg_[a-z_]+|wiki_backup_[a-z_]+|postgresql:[a-z_]+)\b/g) ?? []))].sort();
+    expect(names.length).toBeGreaterThanOrEqual(15);
+    const missing = await until('every PostgreSQL metric scraped', 60_000, async () => {
+      const absent: string[] = [];
+      for (const name of names) if ((await query(`count(${name}{job="postgresql", namespace="${NAMESPACE}"})`)).length === 0) absent.push(name);
+      return absent.length === 0 ? absent : undefined;
+    }).catch((error: Error) => [error.message]);
+    console.log(`PostgreSQL metrics used by the alerts and the dashboard: ${names.join(', ')}`);
+    expect(missing).toEqual([]);
+    const [up] = await query(`pg_up{job="postgresql", pod="${POSTGRESQL_POD}"}`);
+    expect(up?.value[1]).toBe('1');
+    // The backup records: none yet, and expected since the setup ran.
+    const [expectedSince] = await query('wiki_backup_expected_since_timestamp_seconds');
+    expect(Number(expectedSince!.value[1]) * 1000).toBeGreaterThan(stackStartedAt - 60_000);
+  });
+
   it('self-monitoring: prometheus_build_info is there', async () => {
     const [info] = await query('prometheus_build_info');
     expect(info?.metric.job).toBe('prometheus');
@@ -411,7 +441,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     const body = (await (await fetch(`${PROMETHEUS_URL}/api/v1/rules`)).json()) as {
       data: { groups: Array<{ name: string; rules: Array<{ name: string; type: string; health: string; lastError?: string }> }> };
     };
-    expect(body.data.groups.map((candidate) => candidate.name).sort()).toEqual(['alertmanager.alerts', 'prometheus.alerts', 'wiki-api.alerts', 'wiki-api.recording', 'wiki-api.slo']);
+    expect(body.data.groups.map((candidate) => candidate.name).sort()).toEqual(['alertmanager.alerts', 'postgresql.alerts', 'prometheus.alerts', 'wiki-api.alerts', 'wiki-api.recording', 'wiki-api.slo']);
     const rules = body.data.groups.flatMap((candidate) => candidate.rules);
     expect(rules.filter((rule) => rule.type === 'alerting').length).toBeGreaterThanOrEqual(14);
     for (const rule of rules) expect(rule.health, `${rule.name}: ${rule.lastError ?? ''}`).not.toBe('err');

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { environmentOf } from './chart-env.js';
 import { CHART_DIR, configMapData, type K8sObject } from './helm.js';
 
 // The real Prometheus 3, promtool, Alertmanager and amtool, from Debian's unstable
@@ -18,13 +19,14 @@ export const PROMETHEUS = join(BIN_DIR, 'prometheus');
 export const PROMTOOL = join(BIN_DIR, 'promtool');
 export const ALERTMANAGER = join(BIN_DIR, 'alertmanager');
 export const AMTOOL = join(BIN_DIR, 'amtool');
+export const POSTGRES_EXPORTER = join(BIN_DIR, 'postgres_exporter');
 
-/** Undefined when every binary is there, else what is missing and how to get it. */
 // Debian's Alertmanager reads these from a path compiled into it (the script puts them there).
 const ALERTMANAGER_TEMPLATES = '/usr/share/prometheus/alertmanager/default.tmpl';
 
+/** Undefined when every binary is there, else what is missing and how to get it. */
 export function prometheusMissing(): string | undefined {
-  const missing = [PROMETHEUS, PROMTOOL, ALERTMANAGER, AMTOOL, ALERTMANAGER_TEMPLATES].filter((file) => !existsSync(file));
+  const missing = [PROMETHEUS, PROMTOOL, ALERTMANAGER, AMTOOL, POSTGRES_EXPORTER, ALERTMANAGER_TEMPLATES].filter((file) => !existsSync(file));
   return missing.length === 0 ? undefined : `${missing.join(', ')} missing (run system-tests/tools/fetch-prometheus.sh)`;
 }
 
@@ -102,27 +104,29 @@ export async function amtool(args: string[]): Promise<{ ok: boolean; output: str
 }
 
 /**
- * The rendered prometheus.yml with its one Kubernetes-specific part swapped: the API
- * job's kubernetes_sd_configs becomes a file_sd_configs reading `targetsFile`, where
- * the test writes targets carrying the same __meta_kubernetes_* labels that pod
- * discovery would give them. Everything else, relabelling included, is unchanged.
- * (There is no cluster to discover here; `promtool check config` sees the
- * unchanged file.)
+ * The rendered prometheus.yml with its one Kubernetes-specific part swapped: each
+ * job's kubernetes_sd_configs becomes a file_sd_configs reading the file given for
+ * that job, where the test writes targets carrying the same __meta_kubernetes_*
+ * labels that pod discovery would give them. Everything else, relabelling included,
+ * is unchanged. (There is no cluster to discover here; `promtool check config` sees
+ * the unchanged file.)
  */
-export function withFileDiscovery(prometheusYml: string, targetsFile: string): string {
+export function withFileDiscovery(prometheusYml: string, targetsFiles: Record<string, string>): string {
   const config = parseYaml(prometheusYml) as { scrape_configs: Array<Record<string, unknown>> };
-  let swapped = 0;
+  const swapped: string[] = [];
   for (const job of config.scrape_configs) {
     if (job.kubernetes_sd_configs === undefined) continue;
+    const file = targetsFiles[job.job_name as string];
+    if (file === undefined) throw new Error(`no targets file for job ${String(job.job_name)}`);
     delete job.kubernetes_sd_configs;
-    job.file_sd_configs = [{ files: [targetsFile], refresh_interval: '5s' }];
-    swapped++;
+    job.file_sd_configs = [{ files: [file], refresh_interval: '5s' }];
+    swapped.push(job.job_name as string);
   }
-  if (swapped !== 1) throw new Error(`expected one job with kubernetes_sd_configs, found ${swapped}`);
+  if (swapped.sort().join() !== Object.keys(targetsFiles).sort().join()) throw new Error(`jobs with kubernetes_sd_configs: ${swapped.join(', ')}`);
   return stringifyYaml(config);
 }
 
-/** A file_sd target as Kubernetes pod discovery would describe an API pod. */
+/** A file_sd target as Kubernetes pod discovery would describe a pod's container port (by default an API pod's). */
 export function podTarget(address: string, pod: string, namespace: string, overrides: Record<string, string> = {}) {
   return {
     targets: [address],
@@ -135,6 +139,24 @@ export function podTarget(address: string, pod: string, namespace: string, overr
       ...overrides,
     },
   };
+}
+
+/**
+ * postgres_exporter as PostgreSQL's pod runs it: the rendered container's arguments
+ * and environment (its password from the rendered Secret), with only the pod's
+ * addresses and paths mapped to local ones: it listens on `port`, reaches PostgreSQL
+ * on `postgresPort`, and reads its query file from `scriptsDir` (writeChartScripts).
+ */
+export function postgresExporterInvocation(objects: K8sObject[], port: number, postgresPort: number, scriptsDir: string): { args: string[]; env: Record<string, string> } {
+  const statefulSet = objects.find((object) => object.kind === 'StatefulSet' && object.metadata.labels['app.kubernetes.io/component'] === 'postgresql');
+  const container = statefulSet?.spec.template.spec.containers.find((candidate: { name: string }) => candidate.name === 'postgres-exporter');
+  if (container === undefined) throw new Error('no postgres-exporter container rendered');
+  const args = (container.args as string[]).map((arg) =>
+    arg === '--web.listen-address=:9187' ? `--web.listen-address=127.0.0.1:${port}` : arg.replace('=/etc/postgres-exporter/queries.yaml', `=${join(scriptsDir, 'exporter-queries.yaml')}`),
+  );
+  const env = environmentOf(container, objects);
+  if (env.DATA_SOURCE_URI !== '127.0.0.1:5432/postgres?sslmode=disable') throw new Error(`unexpected DATA_SOURCE_URI ${env.DATA_SOURCE_URI}`);
+  return { args, env: { ...env, DATA_SOURCE_URI: `127.0.0.1:${postgresPort}/postgres?sslmode=disable` } };
 }
 
 /**

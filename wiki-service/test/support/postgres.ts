@@ -106,7 +106,7 @@ export class PostgresServer {
     const runAs = postgresUserIfRoot();
     const dir = await mkdtemp(join(tmpdir(), 'wiki-pg-'));
     const passwordFile = join(dir, 'password');
-    await writeFile(passwordFile, `${TEST_DB_PASSWORD}\n`);
+    await writeFile(passwordFile, `${options.password ?? TEST_DB_PASSWORD}\n`);
     if (runAs !== undefined) {
       await chown(dir, runAs.uid, runAs.gid);
       await chown(passwordFile, runAs.uid, runAs.gid);
@@ -142,7 +142,14 @@ export class PostgresServer {
       // A throwaway server for tests: durability against power loss buys nothing.
       ...(this.durable ? [] : ['-c fsync=off', '-c full_page_writes=off']),
     ].join(' ');
-    await this.run('pg_ctl', ['--pgdata', this.dataDir, '--wait', '--timeout', '60', '--log', join(this.dataDir, '..', 'server.log'), '-o', options, 'start']);
+    const log = join(this.dataDir, '..', 'server.log');
+    try {
+      await this.run('pg_ctl', ['--pgdata', this.dataDir, '--wait', '--timeout', '60', '--log', log, '-o', options, 'start']);
+    } catch (error) {
+      // Why the server refused to start is in its log, not in pg_ctl's output.
+      const tail = existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-20).join('\n') : '(no server log)';
+      throw new Error(`${(error as Error).message}\nserver log:\n${tail}`);
+    }
   }
 
   /** Stops the server ("fast": running transactions are rolled back, clients disconnected). */

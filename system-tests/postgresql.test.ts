@@ -1,0 +1,390 @@
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client } from '../wiki-service/test/support/http.js';
+import { PostgresServer } from '../wiki-service/test/support/postgres.js';
+import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
+import { startWriters } from '../wiki-service/test/support/writers.js';
+import { everything, type Post, type User } from './support/api.js';
+import { apiEnvironment, environmentOf, pointedAt, postgresMissing, postgresqlSettings, runChartSetup, startChartDatabase, writeChartScripts } from './support/chart-env.js';
+import { startDaemon } from './support/daemon.js';
+import { renderChart, type K8sObject } from './support/helm.js';
+import { podSpecOf } from './support/kubernetes.js';
+import { POSTGRES_EXPORTER, postgresExporterInvocation, prometheusMissing } from './support/prometheus.js';
+import { skipLoudly } from './support/skip.js';
+import { until } from './support/wait.js';
+import { freePort } from '../wiki-service/test/support/postgres.js';
+
+// Phase 11 for real: PostgreSQL 15 set up by the chart's own setup.sh (its init
+// container, run with the rendered environment), the service as the API's role, the
+// backup CronJob's backup.sh and the restore Job's restore.sh run as rendered with
+// Debian's pg_dump and pg_restore 15 (the chart's image runs PostgreSQL 15), and the
+// real postgres_exporter with the rendered arguments. Only the pods' addresses and
+// paths are mapped to local ones.
+
+const execFileAsync = promisify(execFile);
+const skip = skipLoudly(postgresMissing() ?? prometheusMissing(), 'the PostgreSQL setup and backup tests are');
+
+/** Runs one statement as a role over TCP, as a client in the cluster would; resolves to its rows or rejects with PostgreSQL's error. */
+async function asRole(server: PostgresServer, user: string, password: string, database: string, sql: string): Promise<pg.QueryResultRow[]> {
+  const connection = new pg.Client({ host: '127.0.0.1', port: server.port, user, password, database });
+  await connection.connect();
+  try {
+    return (await connection.query(sql)).rows;
+  } finally {
+    await connection.end();
+  }
+}
+
+/** The values of one metric family in a Prometheus text exposition. */
+function samples(exposition: string, name: string): number[] {
+  return exposition
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+    .map((line) => Number(line.slice(line.lastIndexOf(' ') + 1)));
+}
+
+/** Each file of a folder with the sha256 of its content. */
+async function fingerprint(dir: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const name of (await readdir(dir)).sort()) files[name] = createHash('sha256').update(await readFile(join(dir, name))).digest('hex');
+  return files;
+}
+
+describe.skipIf(skip)("PostgreSQL as the chart's setup.sh makes it", () => {
+  let objects: K8sObject[];
+  let env: Record<string, string>;
+  let setupEnv: Record<string, string>;
+  const servers: PostgresServer[] = [];
+  const services: ServiceProcess[] = [];
+
+  async function database(overrides: Record<string, string> = {}): Promise<PostgresServer> {
+    const server = await startChartDatabase(objects, overrides);
+    servers.push(server);
+    return server;
+  }
+
+  async function api(server: PostgresServer, withEnv = env): Promise<ServiceProcess> {
+    const service = await startService({ ...pointedAt(server, withEnv), SHUTDOWN_DELAY_SECONDS: '0' });
+    services.push(service);
+    return service;
+  }
+
+  beforeAll(async () => {
+    objects = await renderChart();
+    ({ api: env } = apiEnvironment(objects));
+    const statefulSet = objects.find((object) => object.kind === 'StatefulSet')!;
+    setupEnv = environmentOf(statefulSet.spec.template.spec.initContainers[0], objects);
+  });
+  afterAll(async () => {
+    await Promise.all(services.map((service) => service.stop('SIGKILL')));
+    await Promise.all(servers.map((server) => server.destroy()));
+  });
+
+  it('on a fresh volume: "postgres" is the only superuser; the API, exporter and backup roles have what they need and no more; the rendered settings are in effect', async () => {
+    const server = await database();
+    const roles = await server.query<{ rolname: string; rolsuper: boolean; rolcreaterole: boolean; rolcreatedb: boolean; rolcanlogin: boolean; rolconnlimit: number; member_of: string[] }>(`
+      SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolcanlogin, rolconnlimit,
+             ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid WHERE m.member = r.oid ORDER BY 1)::text[] AS member_of
+      FROM pg_roles r WHERE rolname !~ '^pg_' ORDER BY rolname`);
+    const plain = { rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolcanlogin: true };
+    expect(roles).toEqual([
+      { rolname: 'postgres', rolsuper: true, rolcreaterole: true, rolcreatedb: true, rolcanlogin: true, rolconnlimit: -1, member_of: [] },
+      { rolname: env.PGUSER, ...plain, rolconnlimit: -1, member_of: [] },
+      { rolname: setupEnv.BACKUP_USER, ...plain, rolconnlimit: 2, member_of: ['pg_read_all_data'] },
+      { rolname: setupEnv.MONITORING_USER, ...plain, rolconnlimit: 3, member_of: ['pg_monitor'] },
+    ]);
+    expect((await server.query<{ owner: string }>(`SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = '${env.PGDATABASE}'`))[0]!.owner).toBe('postgres');
+    // Every role logs in over TCP with its password from the rendered Secret.
+    for (const [user, password, db] of [
+      [env.PGUSER, env.PGPASSWORD, env.PGDATABASE],
+      [setupEnv.MONITORING_USER, setupEnv.MONITORING_PASSWORD, 'postgres'],
+      [setupEnv.BACKUP_USER, setupEnv.BACKUP_PASSWORD, env.PGDATABASE],
+    ] as Array<[string, string, string]>) {
+      expect(await asRole(server, user, password, db, 'SELECT current_user AS who'), user).toEqual([{ who: user }]);
+    }
+    await expect(asRole(server, env.PGUSER!, 'not-the-password', env.PGDATABASE!, 'SELECT 1')).rejects.toThrow('password authentication failed');
+    // The rendered postgresql.conf settings, as the server reports them.
+    const settings = postgresqlSettings(objects);
+    expect(settings).toContain('max_connections=100');
+    for (const setting of settings) {
+      const [name, value] = setting.split('=') as [string, string];
+      const [{ shown }] = (await server.query<{ shown: string }>(`SELECT current_setting('${name}') AS shown`)) as [{ shown: string }];
+      expect(shown, name).toBe(value);
+    }
+  });
+
+  it('runs again at every start without harm, and sets each password back to the Secret\'s', async () => {
+    const server = await database();
+    await server.query(`ALTER ROLE "${env.PGUSER}" PASSWORD 'changed-by-hand'`);
+    await server.stop();
+    const output = await runChartSetup(server, objects);
+    expect(output).toContain('setup: roles and grants are in place');
+    expect(output).not.toContain('creating a new database cluster');
+    await server.start();
+    expect(await asRole(server, env.PGUSER!, env.PGPASSWORD!, env.PGDATABASE!, 'SELECT 1 AS ok')).toEqual([{ ok: 1 }]);
+  });
+
+  it('a setting PostgreSQL does not accept stops it from starting', async () => {
+    const broken = await renderChart([], ['postgresql.config.shared_buffers=lots']);
+    await expect(
+      PostgresServer.create({ superuser: 'postgres', settings: postgresqlSettings(broken), initialise: (server) => runChartSetup(server, broken).then(() => undefined) }),
+    ).rejects.toThrow(/invalid value for parameter "shared_buffers": "lots"/);
+  });
+
+  it("the API's role cannot reach a shell (COPY ... TO PROGRAM), make roles or databases, change the server's configuration or read the backup records; the service and its migrations work as that role", async () => {
+    const server = await database();
+    const service = await api(server);
+    const http = client(service.baseUrl);
+    const user = (await http.post('/users', { name: 'written as the API role' })).body;
+    expect((await http.post('/posts', { user_id: user.id, content: 'and a post' })).status).toBe(200);
+    expect((await http.get(`/user/${user.id}`)).body).toEqual(user);
+    const owners = await server.query<{ relname: string; owner: string }>(
+      `SELECT relname, pg_get_userbyid(relowner) AS owner FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' ORDER BY 1`,
+      env.PGDATABASE,
+    );
+    expect(owners.map((row) => row.relname)).toEqual(['kysely_migration', 'kysely_migration_lock', 'posts', 'users']);
+    for (const row of owners) expect(row.owner, row.relname).toBe(env.PGUSER);
+
+    const refused = async (sql: string, database = env.PGDATABASE!) => {
+      const error = await asRole(server, env.PGUSER!, env.PGPASSWORD!, database, sql).then(
+        () => undefined,
+        (failure: Error) => failure.message,
+      );
+      expect(error, sql).toBeDefined();
+      return error!;
+    };
+    expect(await refused("COPY (SELECT 1) TO PROGRAM 'id > /tmp/pwned'")).toMatch(/permission denied|must be superuser|pg_execute_server_program/);
+    expect(await refused('CREATE ROLE intruder LOGIN')).toMatch(/permission denied to create role/);
+    expect(await refused("ALTER SYSTEM SET log_statement = 'none'")).toMatch(/permission denied|must be superuser/);
+    expect(await refused('CREATE DATABASE other')).toMatch(/permission denied/);
+    expect(await refused("SELECT pg_read_file('postgresql.conf')")).toMatch(/permission denied/);
+    expect(await refused('SELECT * FROM backup.runs', 'postgres')).toMatch(/permission denied/);
+    // The backup role reads every table and writes none.
+    expect(await asRole(server, setupEnv.BACKUP_USER!, setupEnv.BACKUP_PASSWORD!, env.PGDATABASE!, 'SELECT count(*)::int AS n FROM users')).toEqual([{ n: 1 }]);
+    await expect(asRole(server, setupEnv.BACKUP_USER!, setupEnv.BACKUP_PASSWORD!, env.PGDATABASE!, "INSERT INTO users (name) VALUES ('no')")).rejects.toThrow(/permission denied/);
+  });
+
+  it('a cluster made by chart 0.10 (the API\'s user was the superuser) is upgraded in place: its tables change owner, no data moves, the service carries on', async () => {
+    // Chart 0.10: the official image's initdb with POSTGRES_USER=wiki, POSTGRES_DB=wiki.
+    const old = await PostgresServer.create({ superuser: env.PGUSER, password: env.PGPASSWORD });
+    servers.push(old);
+    await old.query(`CREATE DATABASE "${env.PGDATABASE}"`);
+    const before = await api(old);
+    const http = client(before.baseUrl);
+    for (let i = 0; i < 30; i++) {
+      const user = (await http.post('/users', { name: `user ${i} of 0.10` })).body;
+      expect((await http.post('/posts', { user_id: user.id, content: `post ${i} of 0.10` })).status).toBe(200);
+    }
+    const users = await everything<User>(before.baseUrl, '/users');
+    const posts = await everything<Post>(before.baseUrl, '/posts');
+    const fileNodes = `SELECT relname, pg_relation_filenode(oid::regclass) AS node FROM pg_class WHERE relnamespace = 'public'::regnamespace ORDER BY 1`;
+    const nodesBefore = await old.query(fileNodes, env.PGDATABASE);
+    expect((await old.query<{ rolsuper: boolean }>(`SELECT rolsuper FROM pg_roles WHERE rolname = '${env.PGUSER}'`))[0]!.rolsuper).toBe(true);
+    await before.stop();
+    await old.stop();
+
+    // The upgrade: the new chart's init container runs on the old volume.
+    const output = await runChartSetup(old, objects);
+    expect(output).toContain(`setup: the superuser is "${env.PGUSER}" (a cluster made by chart 0.10 or earlier): renaming it "postgres"`);
+    await old.start();
+    const asSuperuser = (sql: string, db = 'postgres') => asRole(old, 'postgres', setupEnv.POSTGRES_PASSWORD!, db, sql);
+    expect(await asSuperuser("SELECT rolname, rolsuper FROM pg_roles WHERE rolname IN ('postgres', 'wiki') ORDER BY 1")).toEqual([
+      { rolname: 'postgres', rolsuper: true },
+      { rolname: env.PGUSER, rolsuper: false },
+    ]);
+    expect(await asSuperuser(fileNodes, env.PGDATABASE)).toEqual(nodesBefore);
+    const owners = await asSuperuser(`SELECT DISTINCT pg_get_userbyid(relowner) AS owner FROM pg_class WHERE relnamespace = 'public'::regnamespace`, env.PGDATABASE);
+    expect(owners).toEqual([{ owner: env.PGUSER }]);
+
+    const after = await api(old);
+    expect(await everything<User>(after.baseUrl, '/users')).toEqual(users);
+    expect(await everything<Post>(after.baseUrl, '/posts')).toEqual(posts);
+    const next = (await client(after.baseUrl).post('/users', { name: 'after the upgrade' })).body;
+    expect(next.id).toBe(Math.max(...users.map((user) => user.id)) + 1);
+    await expect(asRole(old, env.PGUSER!, env.PGPASSWORD!, env.PGDATABASE!, 'CREATE ROLE intruder')).rejects.toThrow(/permission denied/);
+  });
+});
+
+describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as the restore Job runs it', () => {
+  let objects: K8sObject[];
+  let env: Record<string, string>;
+  let workDir: string;
+  let source: PostgresServer;
+  let sourceApi: ServiceProcess;
+  const servers: PostgresServer[] = [];
+  const services: ServiceProcess[] = [];
+  let mounted: string | undefined;
+
+  const cronJobContainer = (rendered: K8sObject[]) => podSpecOf(rendered.find((object) => object.kind === 'CronJob')!).containers[0];
+
+  /** Runs the CronJob's container command with its rendered environment, PostgreSQL and the volume mapped to local ones. */
+  async function backup(into: string, overrides: Record<string, string> = {}): Promise<{ ok: boolean; output: string }> {
+    const container = cronJobContainer(objects);
+    expect(container.command).toEqual(['bash', '/scripts/backup.sh']);
+    const scripts = join(workDir, 'scripts');
+    const jobEnv = { ...environmentOf(container, objects), PGHOST: '127.0.0.1', PGPORT: String(source.port), BACKUP_DIR: into, ...overrides };
+    try {
+      return { ok: true, output: await source.runProgram('bash', [join(scripts, 'backup.sh')], jobEnv) };
+    } catch (error) {
+      return { ok: false, output: (error as Error).message };
+    }
+  }
+
+  async function backupFolder(name: string): Promise<string> {
+    const dir = join(workDir, name);
+    await mkdir(dir);
+    await source.giveToServerUser(dir);
+    return dir;
+  }
+
+  const recordedRuns = async () => source.query<{ file: string; finished: number }>(`SELECT file, extract(epoch FROM finished_at)::float8 AS finished FROM backup.runs ORDER BY finished_at`);
+
+  /** Waits until the clock is in a new second: backups are named to the second. */
+  const nextSecond = async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await until('the next second', 5_000, async () => (Math.floor(Date.now() / 1000) > now ? true : undefined));
+  };
+
+  beforeAll(async () => {
+    objects = await renderChart();
+    ({ api: env } = apiEnvironment(objects));
+    workDir = await mkdtemp(join(tmpdir(), 'wiki-backup-'));
+    await chmod(workDir, 0o755); // the scripts are run as PostgreSQL's system user
+    source = await startChartDatabase(objects);
+    servers.push(source);
+    await writeChartScripts(objects, join(workDir, 'scripts'));
+    sourceApi = await startService({ ...pointedAt(source, env), SHUTDOWN_DELAY_SECONDS: '0' });
+    services.push(sourceApi);
+  });
+  afterAll(async () => {
+    if (mounted) await execFileAsync('umount', [mounted]).catch(() => undefined);
+    await Promise.all(services.map((service) => service.stop('SIGKILL')));
+    await Promise.all(servers.map((server) => server.destroy()));
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it("taken while 8 writers write, then restored with the restore Job's script into a fresh release: every write acknowledged before the dump is there, every restored row is the source's, and ids go on", { timeout: 180_000 }, async () => {
+    const dir = await backupFolder('under-load');
+    const writers = startWriters(sourceApi.baseUrl, 8, 10_000);
+    await until('writers under way', 30_000, async () => (writers.writes() >= 400 ? true : undefined));
+    // Acknowledged before backup.sh starts, so committed before pg_dump takes its snapshot.
+    const ackedUsers = new Map(writers.acknowledged.users);
+    const ackedPosts = new Map(writers.acknowledged.posts);
+    const result = await backup(dir);
+    const writesDuringDump = writers.writes() - ackedUsers.size - ackedPosts.size;
+    await until('writes after the dump', 30_000, async () => (writers.writes() >= ackedUsers.size + ackedPosts.size + writesDuringDump + 100 ? true : undefined));
+    await writers.stop();
+    expect(result.ok, result.output).toBe(true);
+    expect(writers.unexpected).toEqual([]);
+    const files = await readdir(dir);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(new RegExp(`^${env.PGDATABASE}-\\d{8}T\\d{6}Z\\.dump$`));
+    expect(result.output).toContain(`backup: ${join(dir, files[0]!)}`);
+    console.log(`backup under load: ${ackedUsers.size + ackedPosts.size} writes acknowledged before it, ${writesDuringDump} while it ran`);
+    expect((await recordedRuns()).map((run) => run.file)).toEqual(files);
+
+    // The documented restore: the restore Job rendered with the file's name, into a
+    // fresh release whose API created the empty tables and was then scaled to 0.
+    const restoreObjects = await renderChart([], [`postgresql.backup.restore.file=${files[0]}`]);
+    const restoreJob = restoreObjects.find((object) => object.kind === 'Job' && object.metadata.name.endsWith('-restore'))!;
+    const container = podSpecOf(restoreJob).containers[0];
+    expect(container.command).toEqual(['bash', '/scripts/restore.sh']);
+    const fresh = await startChartDatabase(restoreObjects);
+    servers.push(fresh);
+    const freshEnv = apiEnvironment(restoreObjects).api;
+    const empty = await startService({ ...pointedAt(fresh, freshEnv), SHUTDOWN_DELAY_SECONDS: '0' });
+    expect(await everything<User>(empty.baseUrl, '/users')).toEqual([]);
+    await empty.stop();
+    const jobEnv = { ...environmentOf(container, restoreObjects), PGHOST: '127.0.0.1', PGPORT: String(fresh.port), BACKUP_DIR: dir };
+    expect(jobEnv.RESTORE_FILE).toBe(files[0]);
+    expect(jobEnv.PGUSER).toBe(freshEnv.PGUSER);
+    const restoreOutput = await fresh.runProgram('bash', [join(workDir, 'scripts', 'restore.sh')], jobEnv);
+    expect(restoreOutput).toContain('restore: done');
+
+    const restored = await startService({ ...pointedAt(fresh, freshEnv), SHUTDOWN_DELAY_SECONDS: '0' });
+    services.push(restored);
+    const restoredUsers = await everything<User>(restored.baseUrl, '/users');
+    const restoredPosts = await everything<Post>(restored.baseUrl, '/posts');
+    const sourceUsers = new Map((await everything<User>(sourceApi.baseUrl, '/users')).map((user) => [user.id, user]));
+    const sourcePosts = new Map((await everything<Post>(sourceApi.baseUrl, '/posts')).map((post) => [post.post_id, post]));
+    for (const user of restoredUsers) expect(user).toEqual(sourceUsers.get(user.id));
+    for (const post of restoredPosts) expect(post).toEqual(sourcePosts.get(post.post_id));
+    const restoredUserIds = new Set(restoredUsers.map((user) => user.id));
+    const restoredPostIds = new Set(restoredPosts.map((post) => post.post_id));
+    expect([...ackedUsers.keys()].filter((id) => !restoredUserIds.has(id)), 'users acknowledged before the dump, missing').toEqual([]);
+    expect([...ackedPosts.keys()].filter((id) => !restoredPostIds.has(id)), 'posts acknowledged before the dump, missing').toEqual([]);
+    // A snapshot: what came after the dump is not in it.
+    expect(restoredUsers.length).toBeLessThan(sourceUsers.size);
+    const next = (await client(restored.baseUrl).post('/users', { name: 'after the restore' })).body;
+    expect(next.id).toBeGreaterThan(Math.max(...restoredUserIds));
+  });
+
+  it('keeps the newest BACKUP_KEEP backups, and records each good one', { timeout: 60_000 }, async () => {
+    const dir = await backupFolder('rotation');
+    const before = (await recordedRuns()).length;
+    const made: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      await nextSecond();
+      const result = await backup(dir, { BACKUP_KEEP: '2' });
+      expect(result.ok, result.output).toBe(true);
+      made.push(/backup: \S+\/(\S+\.dump) /.exec(result.output)![1]!);
+    }
+    expect(await readdir(dir)).toEqual(made.slice(1).sort());
+    expect((await recordedRuns()).map((run) => run.file).slice(before)).toEqual(made);
+  });
+
+  it('a wrong password or a full volume fails the Job, leaves the earlier backups as they were and records nothing: the exporter still reports the last good one', { timeout: 60_000 }, async () => {
+    // A volume of its own, 1 MiB of memory, with one good backup on it.
+    mounted = await backupFolder('small-volume');
+    try {
+      await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0777', 'tmpfs', mounted]);
+    } catch (error) {
+      mounted = undefined;
+      if (skipLoudly(`cannot mount a tmpfs (${(error as Error).message.split('\n')[0]})`, 'the full-volume backup test is')) return;
+    }
+    const dir = mounted!;
+    await nextSecond();
+    expect((await backup(dir)).ok).toBe(true);
+    const good = await fingerprint(dir);
+    const runsBefore = await recordedRuns();
+
+    await nextSecond();
+    const wrongPassword = await backup(dir, { PGPASSWORD: 'not-the-password' });
+    expect(wrongPassword.ok).toBe(false);
+    expect(wrongPassword.output).toContain('password authentication failed');
+    expect(await fingerprint(dir)).toEqual(good);
+
+    // Fill the rest of the volume, then back up again.
+    await execFileAsync('sh', ['-c', `dd if=/dev/zero of=${join(dir, 'filler')} bs=4k 2>/dev/null || true`]);
+    const filled = await fingerprint(dir);
+    await nextSecond();
+    const full = await backup(dir);
+    expect(full.ok).toBe(false);
+    expect(full.output).toMatch(/No space left on device/);
+    expect(await fingerprint(dir)).toEqual(filled);
+    expect(Object.keys(filled).filter((name) => name !== 'filler')).toEqual(Object.keys(good));
+    expect(await recordedRuns()).toEqual(runsBefore);
+
+    // What Prometheus would scrape: the exporter, as the pod runs it, reports the last good backup.
+    const port = await freePort();
+    const { args, env: exporterEnv } = postgresExporterInvocation(objects, port, source.port, join(workDir, 'scripts'));
+    const exporter = startDaemon(POSTGRES_EXPORTER, args, exporterEnv);
+    try {
+      const exposition = await until('the exporter to report the backups', 30_000, async () => {
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        return samples(text, 'wiki_backup_successes').length > 0 ? text : undefined;
+      });
+      expect(samples(exposition, 'pg_up')).toEqual([1]);
+      expect(samples(exposition, 'wiki_backup_successes')).toEqual([runsBefore.length]);
+      expect(samples(exposition, 'wiki_backup_last_success_timestamp_seconds')[0]).toBeCloseTo(runsBefore.at(-1)!.finished, 3);
+    } finally {
+      await exporter.kill();
+    }
+  });
+});

@@ -1,0 +1,18 @@
+import { client } from '../../wiki-service/test/support/http.js';
+
+// Reading the API's data back, as a client would.
+
+export type User = { id: number; name: string; created_time: string };
+export type Post = { post_id: number; content: string; user_id: number; created_time: string };
+
+/** Every item of a paginated list, following next_cursor. */
+export async function everything<T>(baseUrl: string, path: string): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: { items: T[]; next_cursor: string | null } = (await client(baseUrl).get(`${path}?limit=100${cursor === null ? '' : `&cursor=${cursor}`}`)).body;
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor !== null);
+  return items;
+}
