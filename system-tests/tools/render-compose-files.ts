@@ -17,7 +17,9 @@ import { renderedAlertmanagerConfig } from '../support/prometheus.js';
 export const RENDERED_DIR = join(REPO_ROOT, 'compose', 'rendered');
 
 export async function renderComposeFiles(outDir: string, valuesFiles: string[] = [], set: string[] = []): Promise<void> {
-  const objects = await renderChart(valuesFiles, ['fullnameOverride=wiki', ...set]);
+  // No postgres_exporter runs in compose.yaml: without it, the PostgreSQL rules would
+  // only report it missing (PostgresqlDown).
+  const objects = await renderChart(valuesFiles, ['fullnameOverride=wiki', 'postgresql.metrics.enabled=false', ...set]);
   await rm(outDir, { recursive: true, force: true });
   // The rule files only: compose has its own prometheus.yml (no pod discovery there).
   await mkdir(join(outDir, 'rules'), { recursive: true });
