@@ -719,6 +719,9 @@ describe('templating details', () => {
     expect(result.output).toContain(`kubectl get secret --namespace ${NAMESPACE} ${RELEASE}-wiki-chart-grafana-admin -o jsonpath='{.data.admin-password}' | base64 -d`);
     expect(result.output).toContain(`kubectl port-forward --namespace ${NAMESPACE} svc/${RELEASE}-wiki-chart-grafana 3000:3000`);
     expect(result.output).toContain('open http://localhost:3000/d/creation-dashboard-678/creation');
+    // The backup on demand names the CronJob the chart renders.
+    const cronJob = byKind(await renderChart(), 'CronJob')[0]!;
+    expect(result.output).toContain(`kubectl create job --namespace ${NAMESPACE} --from=cronjob/${cronJob.metadata.name} backup-now`);
   });
 });
 
