@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { appendFile, cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '../wiki-service/test/support/http.js';
 import { PostgresServer, freePort } from '../wiki-service/test/support/postgres.js';
-import { podman, podmanMissing, REPO_ROOT, run } from './support/podman.js';
+import { BASE_IMAGE, buildServiceImage, podman, podmanMissing, SERVICE_DIR, SERVICE_IMAGE as IMAGE } from './support/podman.js';
 import { skipLoudly } from './support/skip.js';
 
 // Phase 3, proven here: build wiki-service/Dockerfile unchanged with Podman and run
@@ -14,9 +13,6 @@ import { skipLoudly } from './support/skip.js';
 // No image can be pulled on these machines, so the official Node.js base image the
 // Dockerfile names is replaced by a local stand-in (image/make-base-image.sh).
 
-const SERVICE_DIR = join(REPO_ROOT, 'wiki-service');
-const IMAGE = 'localhost/wiki-service:test';
-const BASE_IMAGE = /^ARG NODE_IMAGE=(\S+)$/m.exec(readFileSync(join(SERVICE_DIR, 'Dockerfile'), 'utf8'))?.[1];
 const PROJECT_LAYERS_TARGET_MB = 80;
 
 const skip = skipLoudly(podmanMissing(), 'the container image tests are');
@@ -65,12 +61,7 @@ async function exerciseApi(baseUrl: string) {
 
 describe.skipIf(skip)('the container image', () => {
   beforeAll(async () => {
-    if (BASE_IMAGE === undefined) throw new Error('no "ARG NODE_IMAGE=..." in wiki-service/Dockerfile');
-    await run('bash', [join(REPO_ROOT, 'system-tests', 'image', 'make-base-image.sh'), BASE_IMAGE]);
-    const revision = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT }).toString().trim();
-    await podman(['build', '--network', 'host', '--build-arg', `REVISION=${revision}`, '--tag', IMAGE, SERVICE_DIR], {
-      timeoutMs: 20 * 60_000,
-    });
+    await buildServiceImage();
   });
 
   afterAll(async () => {

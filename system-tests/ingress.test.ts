@@ -97,7 +97,10 @@ describe.skipIf(skip)('the Ingress, through a real reverse proxy (nginx)', () =>
     const configDir = join(workDir, 'etc-prometheus');
     const targetsFile = join(workDir, 'targets.json');
     await writeFile(targetsFile, JSON.stringify([podTarget(new URL(api.baseUrl).host, 'wiki-wiki-chart-api-0', NAMESPACE)]));
-    await writeRenderedPrometheusConfig(objects, configDir, withFileDiscovery(renderedPrometheusYml(objects), targetsFile));
+    // No PostgreSQL here (the API runs on its embedded database): its exporter's job has no targets.
+    const noTargets = join(workDir, 'no-targets.json');
+    await writeFile(noTargets, '[]');
+    await writeRenderedPrometheusConfig(objects, configDir, withFileDiscovery(renderedPrometheusYml(objects), { 'wiki-api': targetsFile, postgresql: noTargets }));
     const deployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.labels['app.kubernetes.io/component'] === 'prometheus')!;
     const args = (deployment.spec.template.spec.containers[0].args as string[]).map((arg) =>
       arg.replace('=/etc/prometheus/', `=${configDir}/`).replace('--storage.tsdb.path=/prometheus', `--storage.tsdb.path=${join(workDir, 'tsdb')}`),

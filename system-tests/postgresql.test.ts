@@ -301,7 +301,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
     const empty = await startService({ ...pointedAt(fresh, freshEnv), SHUTDOWN_DELAY_SECONDS: '0' });
     expect(await everything<User>(empty.baseUrl, '/users')).toEqual([]);
     await empty.stop();
-    const jobEnv = { ...environmentOf(container, restoreObjects), PGHOST: '127.0.0.1', PGPORT: String(fresh.port), BACKUP_DIR: dir };
+    const jobEnv: Record<string, string> = { ...environmentOf(container, restoreObjects), PGHOST: '127.0.0.1', PGPORT: String(fresh.port), BACKUP_DIR: dir };
     expect(jobEnv.RESTORE_FILE).toBe(files[0]);
     expect(jobEnv.PGUSER).toBe(freshEnv.PGUSER);
     const restoreOutput = await fresh.runProgram('bash', [join(workDir, 'scripts', 'restore.sh')], jobEnv);

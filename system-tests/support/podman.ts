@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -48,4 +48,18 @@ export async function run(command: string, args: string[], timeoutMs = 20 * 60_0
     const { stderr, stdout } = error as { stderr?: string; stdout?: string };
     throw new Error(`${command} ${args.join(' ')} failed:\n${stdout ?? ''}\n${stderr ?? ''}`);
   }
+}
+
+export const SERVICE_DIR = join(REPO_ROOT, 'wiki-service');
+/** The tag the tests and the capacity benchmark build wiki-service/Dockerfile under. */
+export const SERVICE_IMAGE = 'localhost/wiki-service:test';
+/** The official Node.js image the Dockerfile names (ARG NODE_IMAGE=...), for which a local stand-in is made. */
+export const BASE_IMAGE = /^ARG NODE_IMAGE=(\S+)$/m.exec(readFileSync(join(SERVICE_DIR, 'Dockerfile'), 'utf8'))?.[1];
+
+/** Builds wiki-service/Dockerfile unchanged as SERVICE_IMAGE, on a local stand-in of its base image. */
+export async function buildServiceImage(): Promise<void> {
+  if (BASE_IMAGE === undefined) throw new Error('no "ARG NODE_IMAGE=..." in wiki-service/Dockerfile');
+  await run('bash', [join(REPO_ROOT, 'system-tests', 'image', 'make-base-image.sh'), BASE_IMAGE]);
+  const revision = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT }).toString().trim();
+  await podman(['build', '--network', 'host', '--build-arg', `REVISION=${revision}`, '--tag', SERVICE_IMAGE, SERVICE_DIR], { timeoutMs: 20 * 60_000 });
 }
