@@ -124,13 +124,20 @@ async function rssOf(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
 }
 
-type Results = Map<Scenario, { service: Measurement[]; ceiling: Measurement[] }>;
+type Results = Map<Scenario, { ceiling: Measurement[]; variants: Map<string, Measurement[]> }>;
+
+// The service as configured, and each optimisation turned off (by its setting).
+const AS_CONFIGURED = 'as configured';
+const VARIANTS: Record<string, Record<string, string>> = {
+  [AS_CONFIGURED]: {},
+  'without prepared statements': { DB_PREPARED_STATEMENTS: 'false' },
+};
 
 async function measure(postgres: PostgresServer): Promise<[Results, Map<Scenario, number>]> {
   const url = await postgres.createDatabase('bench');
   const log = pino({ level: 'warn' });
   const database = await openDatabase(
-    { kind: 'postgres', connectionString: url, poolMax: POOL_SIZE, connectTimeoutMs: 3000, queryTimeoutMs: 10_000 },
+    { kind: 'postgres', connectionString: url, poolMax: POOL_SIZE, connectTimeoutMs: 3000, queryTimeoutMs: 10_000, preparedStatements: true },
     log,
   );
   await migrateToLatest(database.db);
@@ -140,25 +147,27 @@ async function measure(postgres: PostgresServer): Promise<[Results, Map<Scenario
 
   // Started exactly as `npm start` does, logging at its default level (info): one
   // line per request is part of its cost. The lines go to /dev/null, as a container
-  // runtime would take them, so reading them costs this process nothing.
-  const service = await startService(
-    { DATABASE_URL: url, SHUTDOWN_DELAY_SECONDS: '0', DB_POOL_MAX: String(POOL_SIZE) },
-    { discardStdout: true },
-  );
+  // runtime would take them, so reading them costs this process nothing. Each
+  // variant is the same service with one of its optimisations turned off, measured
+  // in the same rounds, so what each one buys is seen side by side.
+  const services = new Map<string, ServiceProcess>();
   try {
-    return await measureAgainst(service, users, posts);
+    for (const [variant, env] of Object.entries(VARIANTS)) {
+      services.set(variant, await startService({ DATABASE_URL: url, SHUTDOWN_DELAY_SECONDS: '0', DB_POOL_MAX: String(POOL_SIZE), ...env }, { discardStdout: true }));
+    }
+    return await measureAgainst(services, users, posts);
   } finally {
-    await service.stop();
+    for (const service of services.values()) await service.stop();
     await database.close();
   }
 }
 
 async function measureAgainst(
-  service: ServiceProcess,
+  services: Map<string, ServiceProcess>,
   users: UsersRepository,
   posts: PostsRepository,
 ): Promise<[Results, Map<Scenario, number>]> {
-  const pid = service.child.pid!;
+  const pid = services.get(AS_CONFIGURED)!.child.pid!;
 
   const ceilingCall: Record<Scenario, () => Promise<unknown>> = {
     'GET /user/{id}': () => users.get(randomUserId()),
@@ -182,22 +191,24 @@ end`,
 
   for (let round = 1; round <= ROUNDS; round++) {
     for (const scenario of Object.keys(TARGETS) as Scenario[]) {
-      const entry = results.get(scenario) ?? { service: [], ceiling: [] };
+      const entry = results.get(scenario) ?? { ceiling: [] as Measurement[], variants: new Map<string, Measurement[]>() };
       results.set(scenario, entry);
-      // Alternate which goes first, so neither always gets the warmer cache.
-      const order = round % 2 === 1 ? ['ceiling', 'service'] : ['service', 'ceiling'];
+      // Alternate the order, so that none always gets the warmer cache.
+      const sides = ['ceiling', ...services.keys()];
+      const order = round % 2 === 1 ? sides : sides.reverse();
       for (const side of order) {
         if (side === 'ceiling') {
           entry.ceiling.push(await runCeiling(ceilingCall[scenario]));
         } else {
-          const sampler = sampleRss(pid);
-          entry.service.push(await runWrk(service.baseUrl, wrkScript[scenario]));
-          peakRss.set(scenario, Math.max(peakRss.get(scenario) ?? 0, await sampler.stop()));
+          const sampler = side === AS_CONFIGURED ? sampleRss(pid) : undefined;
+          const measured = entry.variants.get(side) ?? [];
+          entry.variants.set(side, measured);
+          measured.push(await runWrk(services.get(side)!.baseUrl, wrkScript[scenario]));
+          if (sampler) peakRss.set(scenario, Math.max(peakRss.get(scenario) ?? 0, await sampler.stop()));
         }
       }
-      const last = entry.service.at(-1)!;
-      const lastCeiling = entry.ceiling.at(-1)!;
-      console.log(`round ${round} ${scenario.padEnd(15)} service ${last.rps.toFixed(0).padStart(6)} req/s   ceiling ${lastCeiling.rps.toFixed(0).padStart(6)} ops/s`);
+      const line = [...entry.variants].map(([variant, measured]) => `${variant} ${measured.at(-1)!.rps.toFixed(0)} req/s`).join(', ');
+      console.log(`round ${round} ${scenario.padEnd(15)} ceiling ${entry.ceiling.at(-1)!.rps.toFixed(0).padStart(6)} ops/s; ${line}`);
     }
   }
 
@@ -208,16 +219,23 @@ function report(results: Results, peakRss: Map<Scenario, number>): void {
   console.log('\nmedians                 service req/s  p50 ms  p99 ms | ceiling ops/s  p50 ms  p99 ms | ratio  target');
   console.log('(ratio: median over rounds of service/ceiling within the round)');
   let allMet = true;
+  const ratioOf = (measured: Measurement[], ceiling: Measurement[]) => median(measured.map((service, round) => service.rps / ceiling[round]!.rps));
   for (const [scenario, entry] of results) {
-    const s = medianOf(entry.service);
+    const service = entry.variants.get(AS_CONFIGURED)!;
+    const s = medianOf(service);
     const c = medianOf(entry.ceiling);
-    const ratio = median(entry.service.map((service, round) => service.rps / entry.ceiling[round]!.rps));
+    const ratio = ratioOf(service, entry.ceiling);
     const target = TARGETS[scenario];
     const met = ratio >= target;
     allMet &&= met;
     console.log(
       `${scenario.padEnd(22)} ${fmt(s.rps, 14)} ${fmt(s.p50, 7, 1)} ${fmt(s.p99, 7, 1)} | ${fmt(c.rps, 13)} ${fmt(c.p50, 7, 1)} ${fmt(c.p99, 7, 1)} | ${ratio.toFixed(2).padStart(5)}  >= ${target} ${met ? 'met' : 'MISSED'}`,
     );
+  }
+  console.log('\nwhat each optimisation buys: the ratio with it (as configured) and without it, in the same rounds');
+  for (const [scenario, entry] of results) {
+    const line = [...entry.variants].map(([variant, measured]) => `${variant} ${ratioOf(measured, entry.ceiling).toFixed(2)}`).join(', ');
+    console.log(`${scenario.padEnd(22)} ${line}`);
   }
   const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
   const rssMb = Math.max(...peakRss.values()) / 1024 / 1024;

@@ -12,6 +12,8 @@ export type DatabaseConfig =
       poolMax: number;
       connectTimeoutMs: number;
       queryTimeoutMs: number;
+      /** Server-side prepared statements (off behind a pooler that cannot keep them). */
+      preparedStatements: boolean;
     };
 
 /** How long a client may take, enforced by Node's HTTP server (which answers 408 and closes). */
@@ -87,6 +89,7 @@ function readDatabaseConfig(env: Env, read: EnvReader): DatabaseConfig {
     poolMax: read.integer('DB_POOL_MAX', 10, 1, 1000),
     connectTimeoutMs: read.number('DB_CONNECT_TIMEOUT_SECONDS', 3, 0.1, 600) * 1000,
     queryTimeoutMs: read.number('DB_QUERY_TIMEOUT_SECONDS', 10, 0.1, 3600) * 1000,
+    preparedStatements: read.boolean('DB_PREPARED_STATEMENTS', true),
   };
 }
 

@@ -5,9 +5,14 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { openDatabase } from '../../src/db/database.js';
+import { loadConfig } from '../../src/config.js';
+import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import { createUsersRepository } from '../../src/repositories/users.js';
+import { sharedPostgres } from '../support/backends.js';
 
-// The embedded database's memory settings (the figures are the bench's job).
+// The embedded database's memory settings, and PostgreSQL's prepared statements (the
+// figures are the bench's job).
 
 describe('openDatabase on PGlite', () => {
   it('initialises a new folder, then runs with 8MB of shared buffers instead of 128MB', async () => {
@@ -26,5 +31,38 @@ describe('openDatabase on PGlite', () => {
     } finally {
       await database.close();
     }
+  });
+});
+
+describe.skipIf(sharedPostgres() === undefined)('openDatabase on PostgreSQL', () => {
+  // One connection, so the statement listing below sees the session the repository used.
+  async function openWith(preparedStatements: boolean) {
+    const connectionString = await sharedPostgres()!.createDatabase();
+    const database = await openDatabase({ kind: 'postgres', connectionString, poolMax: 1, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, preparedStatements }, pino({ level: 'silent' }));
+    onTestFinished(() => database.close());
+    await migrateToLatest(database.db);
+    return database;
+  }
+  const prepared = async (database: DatabaseHandle) =>
+    (await sql<{ statement: string }>`SELECT statement FROM pg_prepared_statements`.execute(database.db)).rows.map((row) => row.statement);
+
+  it('prepares each data query once per connection (DB_PREPARED_STATEMENTS, on by default)', async () => {
+    const database = await openWith(true);
+    const users = createUsersRepository(database.db);
+    const created = await users.create('prepared');
+    expect(await users.get(created.id)).toEqual(created);
+    expect(await users.get(created.id)).toEqual(created);
+    const statements = await prepared(database);
+    expect(statements.filter((statement) => statement.startsWith('select "id", "name", "created_time" from "users" where "id" = $1'))).toHaveLength(1);
+    expect(statements.some((statement) => statement.startsWith('insert into "users"'))).toBe(true);
+    expect(loadConfig({ PGHOST: 'db' }).database).toMatchObject({ preparedStatements: true });
+  });
+
+  it('prepares nothing with DB_PREPARED_STATEMENTS=false (for a pooler in transaction mode)', async () => {
+    const database = await openWith(false);
+    const users = createUsersRepository(database.db);
+    await users.get((await users.create('unprepared')).id);
+    expect(await prepared(database)).toEqual([]);
+    expect(loadConfig({ DB_PREPARED_STATEMENTS: 'false', PGHOST: 'db' }).database).toMatchObject({ preparedStatements: false });
   });
 });

@@ -27,7 +27,7 @@ export async function testDatabaseConfig(backend: Backend): Promise<{ config: Da
   if (server === undefined) throw new Error('PostgreSQL is not available in this run');
   const connectionString = await server.createDatabase();
   return {
-    config: { kind: 'postgres', connectionString, poolMax: 10, connectTimeoutMs: 2000, queryTimeoutMs: 10_000 },
+    config: { kind: 'postgres', connectionString, poolMax: 10, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, preparedStatements: true },
     cleanup: async () => {},
   };
 }
