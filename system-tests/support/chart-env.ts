@@ -69,11 +69,13 @@ export async function runChartSetup(server: PostgresServer, objects: K8sObject[]
  * A throwaway PostgreSQL set up as the chart's pod sets it up: its init container
  * (setup.sh) creates the cluster, roles and grants from the rendered environment, then
  * the server starts with the rendered postgresql.conf settings. The superuser is
- * "postgres" with the rendered superuser password.
+ * "postgres" with the rendered superuser password. Without `durable`, fsync is off
+ * (tests); a benchmark wants it on, as in production.
  */
-export async function startChartDatabase(objects: K8sObject[], overrides: Record<string, string> = {}): Promise<PostgresServer> {
+export async function startChartDatabase(objects: K8sObject[], overrides: Record<string, string> = {}, options: { durable?: boolean } = {}): Promise<PostgresServer> {
   const setupEnv = environmentOf(postgresqlPod(objects).initContainers[0], objects);
   return PostgresServer.create({
+    durable: options.durable,
     superuser: 'postgres',
     password: overrides.POSTGRES_PASSWORD ?? setupEnv.POSTGRES_PASSWORD,
     settings: postgresqlSettings(objects),

@@ -126,11 +126,13 @@ async function rssOf(pid: number): Promise<number> {
 
 type Results = Map<Scenario, { ceiling: Measurement[]; variants: Map<string, Measurement[]> }>;
 
-// The service as configured, and each optimisation turned off (by its setting).
+// The service as configured, and variants with one thing changed by its setting: an
+// optimisation turned off (what it buys), or a cost left out (what it costs).
 const AS_CONFIGURED = 'as configured';
 const VARIANTS: Record<string, Record<string, string>> = {
   [AS_CONFIGURED]: {},
   'without prepared statements': { DB_PREPARED_STATEMENTS: 'false' },
+  'without the request log line': { LOG_LEVEL: 'warn' },
 };
 
 async function measure(postgres: PostgresServer): Promise<[Results, Map<Scenario, number>]> {
@@ -148,8 +150,8 @@ async function measure(postgres: PostgresServer): Promise<[Results, Map<Scenario
   // Started exactly as `npm start` does, logging at its default level (info): one
   // line per request is part of its cost. The lines go to /dev/null, as a container
   // runtime would take them, so reading them costs this process nothing. Each
-  // variant is the same service with one of its optimisations turned off, measured
-  // in the same rounds, so what each one buys is seen side by side.
+  // variant (VARIANTS) is the same service with one setting changed, measured in the
+  // same rounds, so what each optimisation buys, or each cost costs, is seen side by side.
   const services = new Map<string, ServiceProcess>();
   try {
     for (const [variant, env] of Object.entries(VARIANTS)) {
@@ -232,7 +234,7 @@ function report(results: Results, peakRss: Map<Scenario, number>): void {
       `${scenario.padEnd(22)} ${fmt(s.rps, 14)} ${fmt(s.p50, 7, 1)} ${fmt(s.p99, 7, 1)} | ${fmt(c.rps, 13)} ${fmt(c.p50, 7, 1)} ${fmt(c.p99, 7, 1)} | ${ratio.toFixed(2).padStart(5)}  >= ${target} ${met ? 'met' : 'MISSED'}`,
     );
   }
-  console.log('\nwhat each optimisation buys: the ratio with it (as configured) and without it, in the same rounds');
+  console.log('\nservice/ceiling of each variant, in the same rounds (median):');
   for (const [scenario, entry] of results) {
     const line = [...entry.variants].map(([variant, measured]) => `${variant} ${ratioOf(measured, entry.ceiling).toFixed(2)}`).join(', ');
     console.log(`${scenario.padEnd(22)} ${line}`);
