@@ -58,6 +58,20 @@ describe.skipIf(sharedPostgres() === undefined)('openDatabase on PostgreSQL', ()
     expect(loadConfig({ PGHOST: 'db' }).database).toMatchObject({ preparedStatements: true });
   });
 
+  it("keeps idle connections open past pg's default idle timeout (10 s): no reconnecting, logging in and preparing again", { timeout: 30_000 }, async () => {
+    const connectionString = await sharedPostgres()!.createDatabase();
+    const name = new URL(connectionString).pathname.slice(1);
+    const database = await openDatabase({ kind: 'postgres', connectionString, poolMax: 3, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, preparedStatements: true }, pino({ level: 'silent' }));
+    onTestFinished(() => database.close());
+    // Three at once: three connections.
+    await Promise.all([1, 2, 3].map(() => sql`SELECT pg_sleep(0.2)`.execute(database.db)));
+    const backends = async () => (await sharedPostgres()!.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = '${name}' ORDER BY pid`)).map((row) => row.pid);
+    const before = await backends();
+    expect(before).toHaveLength(3);
+    await new Promise((resolve) => setTimeout(resolve, 11_000));
+    expect(await backends()).toEqual(before);
+  });
+
   it('prepares nothing with DB_PREPARED_STATEMENTS=false (for a pooler in transaction mode)', async () => {
     const database = await openWith(false);
     const users = createUsersRepository(database.db);
