@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { appendFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CHART_DIR, helm, KUBE_VERSION, NAMESPACE, RELEASE, REPO_ROOT, renderChart, type K8sObject } from './support/helm.js';
 import { cpuCores, memoryBytes } from './support/quantity.js';
@@ -1021,5 +1023,32 @@ describe('PostgreSQL operations (phase 11)', () => {
     const objects = await renderChart([], ['postgresql.config.work_mem=8MB', 'postgresql.config.max_connections=150']);
     const args: string[] = byKind(objects, 'StatefulSet')[0]!.spec.template.spec.containers[0].args;
     expect(args).toEqual(expect.arrayContaining(['postgres', '-c', 'work_mem=8MB', 'max_connections=150']));
+  });
+});
+
+describe("PostgreSQL's restarts", () => {
+  const checksum = (objects: K8sObject[]) => byKind(objects, 'StatefulSet')[0]!.spec.template.metadata.annotations['checksum/scripts'];
+
+  it('a changed setup script restarts PostgreSQL (its setup runs at every start); other values and the chart version do not', async () => {
+    const defaults = await renderChart();
+    expect(checksum(defaults)).toMatch(/^[a-f0-9]{64}$/);
+    expect(checksum(await renderChart([], ['api.replicaCount=3', 'postgresql.podLabels.team=wiki']))).toBe(checksum(defaults));
+    // A copy of the chart: one byte more in setup.sql, and, separately, a new version.
+    const copy = await mkdtemp(join(tmpdir(), 'wiki-chart-copy-'));
+    try {
+      const render = async () => {
+        const result = await helm(['template', RELEASE, join(copy, 'wiki-chart'), '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION]);
+        expect(result.ok, result.output).toBe(true);
+        return parseAllDocuments(result.output).map((document) => document.toJS() as K8sObject).filter((object) => object !== null);
+      };
+      await cp(CHART_DIR, join(copy, 'wiki-chart'), { recursive: true });
+      const chartYaml = join(copy, 'wiki-chart', 'Chart.yaml');
+      await writeFile(chartYaml, (await readFile(chartYaml, 'utf8')).replace(/^version: .*$/m, 'version: 99.0.0'));
+      expect(checksum(await render())).toBe(checksum(defaults));
+      await appendFile(join(copy, 'wiki-chart', 'postgresql', 'setup.sql'), '\n');
+      expect(checksum(await render())).not.toBe(checksum(defaults));
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
   });
 });
