@@ -1,6 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { expect } from 'vitest';
 import { findPostgresBinaries, PostgresServer } from '../../wiki-service/test/support/postgres.js';
 import { configMapData, type K8sObject } from './helm.js';
 
@@ -41,7 +40,7 @@ export function postgresqlPod(objects: K8sObject[]): any {
 /** The postgresql.conf settings the rendered server container passes as `-c name=value`. */
 export function postgresqlSettings(objects: K8sObject[]): string[] {
   const args: string[] = postgresqlPod(objects).containers[0].args;
-  expect(args[0]).toBe('postgres');
+  if (args[0] !== 'postgres') throw new Error(`PostgreSQL's container runs ${args.join(' ')}, not the server`);
   return args.flatMap((arg, i) => (args[i - 1] === '-c' ? [arg] : []));
 }
 
@@ -58,7 +57,7 @@ export async function writeChartScripts(objects: K8sObject[], dir: string): Prom
  */
 export async function runChartSetup(server: PostgresServer, objects: K8sObject[], overrides: Record<string, string> = {}): Promise<string> {
   const setup = postgresqlPod(objects).initContainers.find((container: { name: string }) => container.name === 'setup');
-  expect(setup.command).toEqual(['bash', '/scripts/setup.sh']);
+  if (setup.command.join(' ') !== 'bash /scripts/setup.sh') throw new Error(`the setup container runs ${setup.command.join(' ')}, not setup.sh`);
   const scripts = join(server.dataDir, '..', 'scripts');
   await writeChartScripts(objects, scripts);
   const env = { ...environmentOf(setup, objects), PGDATA: server.dataDir, PGHOST: join(server.dataDir, '..'), ...overrides };
