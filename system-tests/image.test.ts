@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '../wiki-service/test/support/http.js';
-import { PostgresServer, freePort } from '../wiki-service/test/support/postgres.js';
-import { BASE_IMAGE, buildServiceImage, podman, podmanMissing, SERVICE_DIR, SERVICE_IMAGE as IMAGE } from './support/podman.js';
+import { PostgresServer } from '../wiki-service/test/support/postgres.js';
+import { BASE_IMAGE, buildServiceImage, podman, podmanMissing, SERVICE_DIR, SERVICE_IMAGE as IMAGE, startServiceContainer } from './support/podman.js';
 import { skipLoudly } from './support/skip.js';
 
 // Phase 3, proven here: build wiki-service/Dockerfile unchanged with Podman and run
@@ -17,31 +17,12 @@ const PROJECT_LAYERS_TARGET_MB = 80;
 
 const skip = skipLoudly(podmanMissing(), 'the container image tests are');
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const containers: string[] = [];
 const volumes: string[] = [];
 
 async function startContainer(name: string, env: Record<string, string>, volume?: string): Promise<string> {
-  const port = await freePort();
-  // As the chart's pod security context runs it: read-only root, no capabilities,
-  // no privilege escalation.
-  const args = ['run', '--detach', '--name', name, '--read-only', '--cap-drop=ALL', '--security-opt=no-new-privileges', '--network', 'host', '--env', `PORT=${port}`, '--env', 'HOST=127.0.0.1'];
-  for (const [key, value] of Object.entries(env)) args.push('--env', `${key}=${value}`);
-  if (volume !== undefined) args.push('--volume', `${volume}:/app/data`);
   containers.push(name);
-  await podman([...args, IMAGE]);
-  const baseUrl = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(`${baseUrl}/health`)).ok) return baseUrl;
-    } catch {
-      // not yet listening
-    }
-    const state = await podman(['inspect', name, '--format', '{{.State.Status}}']);
-    if (state === 'exited') throw new Error(`container exited during start-up:\n${await podman(['logs', name])}`);
-    await sleep(200);
-  }
-  throw new Error(`container did not answer /health:\n${await podman(['logs', name])}`);
+  return startServiceContainer(name, env, { extraArgs: volume === undefined ? [] : ['--volume', `${volume}:/app/data`] });
 }
 
 /** Creates a user and a post, reads both back, and checks /metrics counted them. */

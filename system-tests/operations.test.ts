@@ -4,13 +4,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '../wiki-service/test/support/http.js';
 import { findPostgresBinaries, type PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
 import { everything, type Post, type User } from './support/api.js';
-import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
+import { apiEnvironment, asRole, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
 import { REPO_ROOT, renderChart, type K8sObject } from './support/helm.js';
 import { skipLoudly } from './support/skip.js';
 import { sleep } from './support/wait.js';
@@ -30,13 +29,7 @@ function documentedSql(): string[] {
 }
 
 async function asUser(server: PostgresServer, env: Record<string, string>, sql: string): Promise<void> {
-  const connection = new pg.Client({ host: '127.0.0.1', port: server.port, user: env.PGUSER, password: env.PGPASSWORD, database: env.PGDATABASE });
-  await connection.connect();
-  try {
-    await connection.query(sql);
-  } finally {
-    await connection.end();
-  }
+  await asRole(server, env.PGUSER!, env.PGPASSWORD!, env.PGDATABASE!, sql);
 }
 
 describe.skipIf(skip)('docs/OPERATIONS.md, run against real PostgreSQL servers set up as the chart\'s', () => {

@@ -4,21 +4,19 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '../wiki-service/test/support/http.js';
-import { PostgresServer } from '../wiki-service/test/support/postgres.js';
+import { freePort, PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
 import { startWriters } from '../wiki-service/test/support/writers.js';
 import { everything, type Post, type User } from './support/api.js';
-import { apiEnvironment, environmentOf, pointedAt, postgresMissing, postgresqlSettings, runChartSetup, startChartDatabase, writeChartScripts } from './support/chart-env.js';
+import { apiEnvironment, asRole, environmentOf, pointedAt, postgresMissing, postgresqlSettings, runChartSetup, startChartDatabase, writeChartScripts } from './support/chart-env.js';
 import { startDaemon } from './support/daemon.js';
 import { renderChart, type K8sObject } from './support/helm.js';
 import { podSpecOf } from './support/kubernetes.js';
 import { POSTGRES_EXPORTER, postgresExporterInvocation, prometheusMissing } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
 import { until } from './support/wait.js';
-import { freePort } from '../wiki-service/test/support/postgres.js';
 
 // Phase 11 for real: PostgreSQL 15 set up by the chart's own setup.sh (its init
 // container, run with the rendered environment), the service as the API's role, the
@@ -29,17 +27,6 @@ import { freePort } from '../wiki-service/test/support/postgres.js';
 
 const execFileAsync = promisify(execFile);
 const skip = skipLoudly(postgresMissing() ?? prometheusMissing(), 'the PostgreSQL setup and backup tests are');
-
-/** Runs one statement as a role over TCP, as a client in the cluster would; resolves to its rows or rejects with PostgreSQL's error. */
-async function asRole(server: PostgresServer, user: string, password: string, database: string, sql: string): Promise<pg.QueryResultRow[]> {
-  const connection = new pg.Client({ host: '127.0.0.1', port: server.port, user, password, database });
-  await connection.connect();
-  try {
-    return (await connection.query(sql)).rows;
-  } finally {
-    await connection.end();
-  }
-}
 
 /** The values of one metric family in a Prometheus text exposition. */
 function samples(exposition: string, name: string): number[] {

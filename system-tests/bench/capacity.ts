@@ -33,9 +33,9 @@ import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from '
 import { cgroupsMissing, cpuCgroupOf, createCgroup, readCpuStat, type Cgroup } from '../support/cgroup.js';
 import { configMapData, renderChart, type K8sObject } from '../support/helm.js';
 import { highestRate, openLoop, type LoadRequest, type LoadResult } from '../support/load.js';
-import { buildServiceImage, podman, podmanMissing, SERVICE_IMAGE } from '../support/podman.js';
+import { buildServiceImage, podman, podmanMissing, startServiceContainer } from '../support/podman.js';
 import { cpuCores } from '../support/quantity.js';
-import { freePort, type PostgresServer } from '../../wiki-service/test/support/postgres.js';
+import type { PostgresServer } from '../../wiki-service/test/support/postgres.js';
 
 const SECONDS = Number(process.env.CAPACITY_SECONDS ?? 10);
 const SEEDED = 2000;
@@ -93,19 +93,8 @@ interface Pod {
 }
 
 async function startPod(name: string, env: Record<string, string>, cpus: string, memory: string): Promise<Pod> {
-  const port = await freePort();
-  const args = ['run', '--detach', '--name', name, '--read-only', '--cap-drop=ALL', '--security-opt=no-new-privileges', '--network', 'host'];
-  args.push(`--cpus=${cpuCores(cpus)}`, `--memory=${memory}`);
-  for (const [key, value] of Object.entries({ ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: env.LOG_LEVEL ?? 'info' })) args.push('--env', `${key}=${value}`);
   await podman(['rm', '--force', '--time', '0', name]).catch(() => undefined);
-  await podman([...args, SERVICE_IMAGE]);
-  const baseUrl = `http://127.0.0.1:${port}`;
-  const deadline = performance.now() + 60_000;
-  for (;;) {
-    if ((await fetch(`${baseUrl}/ready`).catch(() => undefined))?.ok) break;
-    if (performance.now() > deadline) throw new Error(`${name} did not become ready:\n${await podman(['logs', name])}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+  const baseUrl = await startServiceContainer(name, { LOG_LEVEL: 'info', ...env }, { extraArgs: [`--cpus=${cpuCores(cpus)}`, `--memory=${memory}`], readyPath: '/ready' });
   const pid = Number(await podman(['inspect', name, '--format', '{{.State.Pid}}']));
   return { name, baseUrl, cpuDir: await cpuCgroupOf(pid) };
 }

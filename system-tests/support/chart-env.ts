@@ -1,4 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
+import pg from 'pg';
 import { join } from 'node:path';
 import { findPostgresBinaries, PostgresServer } from '../../wiki-service/test/support/postgres.js';
 import { configMapData, type K8sObject } from './helm.js';
@@ -92,4 +93,15 @@ export function pointedAt(postgres: PostgresServer, env: Record<string, string>)
 /** Undefined when PostgreSQL's server binaries are installed, else what is missing. */
 export function postgresMissing(): string | undefined {
   return findPostgresBinaries() === undefined ? 'PostgreSQL server binaries missing (apt-get install -y postgresql, or set PG_BIN_DIR)' : undefined;
+}
+
+/** Runs one statement as a role over TCP, as a client in the cluster would; resolves to its rows, or rejects with PostgreSQL's error. */
+export async function asRole(server: PostgresServer, user: string, password: string, database: string, sql: string): Promise<pg.QueryResultRow[]> {
+  const connection = new pg.Client({ host: '127.0.0.1', port: server.port, user, password, database });
+  await connection.connect();
+  try {
+    return (await connection.query(sql)).rows;
+  } finally {
+    await connection.end();
+  }
 }

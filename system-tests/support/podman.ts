@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { freePort } from '../../wiki-service/test/support/postgres.js';
 
 // Podman from Debian, as it works on these machines: as root, with the runc runtime
 // (crun fails on this host's hybrid cgroups), host networking, and our own
@@ -62,4 +63,29 @@ export async function buildServiceImage(): Promise<void> {
   await run('bash', [join(REPO_ROOT, 'system-tests', 'image', 'make-base-image.sh'), BASE_IMAGE]);
   const revision = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT }).toString().trim();
   await podman(['build', '--network', 'host', '--build-arg', `REVISION=${revision}`, '--tag', SERVICE_IMAGE, SERVICE_DIR], { timeoutMs: 20 * 60_000 });
+}
+
+/**
+ * Runs SERVICE_IMAGE as the chart's pod security context runs it (read-only root, no
+ * capabilities, no privilege escalation), on the host's network at a free port, and
+ * waits until `readyPath` answers 200. `extraArgs` add `podman run` arguments (limits,
+ * a volume). Returns the service's base URL.
+ */
+export async function startServiceContainer(
+  name: string,
+  env: Record<string, string>,
+  options: { extraArgs?: string[]; readyPath?: string } = {},
+): Promise<string> {
+  const port = await freePort();
+  const args = ['run', '--detach', '--name', name, '--read-only', '--cap-drop=ALL', '--security-opt=no-new-privileges', '--network', 'host', ...(options.extraArgs ?? [])];
+  for (const [key, value] of Object.entries({ ...env, PORT: String(port), HOST: '127.0.0.1' })) args.push('--env', `${key}=${value}`);
+  await podman([...args, SERVICE_IMAGE]);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    if ((await fetch(`${baseUrl}${options.readyPath ?? '/health'}`).catch(() => undefined))?.ok) return baseUrl;
+    const state = await podman(['inspect', name, '--format', '{{.State.Status}}']);
+    if (state === 'exited') throw new Error(`container exited during start-up:\n${await podman(['logs', name])}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`container did not answer ${options.readyPath ?? '/health'}:\n${await podman(['logs', name])}`);
 }
