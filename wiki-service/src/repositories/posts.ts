@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { SQLSTATE_FOREIGN_KEY_VIOLATION, sqlState } from '../db/errors.js';
 import type { Database } from '../db/schema.js';
 import { NotFoundError } from '../errors.js';
+import { compileOnce, onlyRow } from './compile-once.js';
 import { toPage, type Page, type PageRequest } from './pagination.js';
 
 /** A post as the API shows it: the table's `id` is exposed as `post_id`. */
@@ -27,14 +28,34 @@ export interface PostsRepository {
 const POST_COLUMNS = ['id as post_id', 'content', 'user_id', 'created_time'] as const;
 
 export function createPostsRepository(db: Kysely<Database>): PostsRepository {
+  const insertPost = compileOnce(
+    db,
+    (userId: number, content: string) => db.insertInto('posts').values({ user_id: userId, content }).returning(POST_COLUMNS),
+    [1, 'sample'],
+  );
+  const selectPost = compileOnce(db, (id: number) => db.selectFrom('posts').select(POST_COLUMNS).where('id', '=', id), [1]);
+  const selectPage = compileOnce(
+    db,
+    (after: number, rows: number) => db.selectFrom('posts').select(POST_COLUMNS).where('id', '>', after).orderBy('id').limit(rows),
+    [1, 2],
+  );
+  const selectPageOfUser = compileOnce(
+    db,
+    (userId: number, after: number, rows: number) =>
+      db.selectFrom('posts').select(POST_COLUMNS).where('id', '>', after).where('user_id', '=', userId).orderBy('id').limit(rows),
+    [1, 2, 3],
+  );
+  const editPost = compileOnce(
+    db,
+    (id: number, content: string) => db.updateTable('posts').set({ content }).where('id', '=', id).returning(POST_COLUMNS),
+    [1, 'sample'],
+  );
+  const deletePost = compileOnce(db, (id: number) => db.deleteFrom('posts').where('id', '=', id), [1]);
+
   return {
     async create(userId, content) {
       try {
-        return await db
-          .insertInto('posts')
-          .values({ user_id: userId, content })
-          .returning(POST_COLUMNS)
-          .executeTakeFirstOrThrow();
+        return onlyRow(await insertPost(userId, content));
       } catch (error) {
         // The foreign key is the check: no separate "does the user exist" query, and
         // no window in which the user could be deleted between the check and the insert.
@@ -44,30 +65,23 @@ export function createPostsRepository(db: Kysely<Database>): PostsRepository {
     },
 
     async get(id) {
-      const post = await db.selectFrom('posts').select(POST_COLUMNS).where('id', '=', id).executeTakeFirst();
-      return post ?? notFound();
+      const { rows } = await selectPost(id);
+      return rows[0] ?? notFound();
     },
 
     async list({ userId }, { limit, after }) {
-      let query = db
-        .selectFrom('posts')
-        .select(POST_COLUMNS)
-        .where('id', '>', after ?? 0)
-        .orderBy('id')
-        .limit(limit + 1);
-      if (userId !== undefined) query = query.where('user_id', '=', userId);
-      const rows = await query.execute();
+      const { rows } = userId === undefined ? await selectPage(after ?? 0, limit + 1) : await selectPageOfUser(userId, after ?? 0, limit + 1);
       return toPage(rows, limit, (post) => post.post_id);
     },
 
     async edit(id, content) {
-      const post = await db.updateTable('posts').set({ content }).where('id', '=', id).returning(POST_COLUMNS).executeTakeFirst();
-      return post ?? notFound();
+      const { rows } = await editPost(id, content);
+      return rows[0] ?? notFound();
     },
 
     async delete(id) {
-      const result = await db.deleteFrom('posts').where('id', '=', id).executeTakeFirst();
-      if (result.numDeletedRows === 0n) notFound();
+      const { numAffectedRows } = await deletePost(id);
+      if (numAffectedRows === 0n) notFound();
     },
   };
 }

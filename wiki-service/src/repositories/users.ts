@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { NotFoundError } from '../errors.js';
+import { compileOnce, onlyRow } from './compile-once.js';
 import { toPage, type Page, type PageRequest } from './pagination.js';
 
 export interface User {
@@ -23,35 +24,43 @@ export interface UsersRepository {
 const USER_COLUMNS = ['id', 'name', 'created_time'] as const;
 
 export function createUsersRepository(db: Kysely<Database>): UsersRepository {
+  const insertUser = compileOnce(db, (name: string) => db.insertInto('users').values({ name }).returning(USER_COLUMNS), ['sample']);
+  const selectUser = compileOnce(db, (id: number) => db.selectFrom('users').select(USER_COLUMNS).where('id', '=', id), [1]);
+  const selectPage = compileOnce(
+    db,
+    (after: number, rows: number) => db.selectFrom('users').select(USER_COLUMNS).where('id', '>', after).orderBy('id').limit(rows),
+    [1, 2],
+  );
+  const renameUser = compileOnce(
+    db,
+    (id: number, name: string) => db.updateTable('users').set({ name }).where('id', '=', id).returning(USER_COLUMNS),
+    [1, 'sample'],
+  );
+  const deleteUser = compileOnce(db, (id: number) => db.deleteFrom('users').where('id', '=', id), [1]);
+
   return {
     async create(name) {
-      return db.insertInto('users').values({ name }).returning(USER_COLUMNS).executeTakeFirstOrThrow();
+      return onlyRow(await insertUser(name));
     },
 
     async get(id) {
-      const user = await db.selectFrom('users').select(USER_COLUMNS).where('id', '=', id).executeTakeFirst();
-      return user ?? notFound();
+      const { rows } = await selectUser(id);
+      return rows[0] ?? notFound();
     },
 
     async list({ limit, after }) {
-      const rows = await db
-        .selectFrom('users')
-        .select(USER_COLUMNS)
-        .where('id', '>', after ?? 0)
-        .orderBy('id')
-        .limit(limit + 1)
-        .execute();
+      const { rows } = await selectPage(after ?? 0, limit + 1);
       return toPage(rows, limit, (user) => user.id);
     },
 
     async rename(id, name) {
-      const user = await db.updateTable('users').set({ name }).where('id', '=', id).returning(USER_COLUMNS).executeTakeFirst();
-      return user ?? notFound();
+      const { rows } = await renameUser(id, name);
+      return rows[0] ?? notFound();
     },
 
     async delete(id) {
-      const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
-      if (result.numDeletedRows === 0n) notFound();
+      const { numAffectedRows } = await deleteUser(id);
+      if (numAffectedRows === 0n) notFound();
     },
   };
 }
