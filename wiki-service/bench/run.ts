@@ -13,12 +13,21 @@
 // ratio, the median throughput and latencies, and the service's peak resident memory
 // (RSS) under load.
 //
+// For the service as configured and the ceiling, the bench also accounts for the
+// machine's CPU per request: the process measured, PostgreSQL's processes, and the
+// rest (wrk, mostly). On two shared cores, that is what bounds the ratio.
+//
+// A code change is measured against the code before it in the same rounds: build the
+// earlier commit in a worktree and pass its wiki-service folder as BENCH_BASELINE
+// (README, "Performance", gives the commands); it runs as one more variant.
+//
 // Then the embedded database's footprint: the same service on PGlite in a new data
 // folder, its RSS after the first start, under load (POST /users, then reads), after
 // the load, and the same again after a restart on the same folder. The service on
 // PostgreSQL above is its baseline.
 
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +54,15 @@ interface Measurement {
   rps: number;
   p50: number;
   p99: number;
+  /** CPU time per request or operation, in µs, by who spent it (measured for the service as configured and the ceiling). */
+  cpu?: CpuPerRequest;
+}
+
+/** Where the machine's CPU went per request: the process measured (service or ceiling), PostgreSQL, and the rest (the load generator, mostly). */
+interface CpuPerRequest {
+  process: number;
+  postgres: number;
+  rest: number;
 }
 
 const randomUserId = () => 1 + Math.floor(Math.random() * SEEDED_USERS);
@@ -134,6 +152,8 @@ const VARIANTS: Record<string, Record<string, string>> = {
   'without prepared statements': { DB_PREPARED_STATEMENTS: 'false' },
   'without the request log line': { LOG_LEVEL: 'warn' },
 };
+const BASELINE = process.env.BENCH_BASELINE;
+const BASELINE_VARIANT = `baseline (${BASELINE})`;
 
 async function measure(postgres: PostgresServer): Promise<[Results, Map<Scenario, number>]> {
   const url = await postgres.createDatabase('bench');
@@ -154,10 +174,13 @@ async function measure(postgres: PostgresServer): Promise<[Results, Map<Scenario
   // same rounds, so what each optimisation buys, or each cost costs, is seen side by side.
   const services = new Map<string, ServiceProcess>();
   try {
-    for (const [variant, env] of Object.entries(VARIANTS)) {
-      services.set(variant, await startService({ DATABASE_URL: url, SHUTDOWN_DELAY_SECONDS: '0', DB_POOL_MAX: String(POOL_SIZE), ...env }, { discardStdout: true }));
+    const env = { DATABASE_URL: url, SHUTDOWN_DELAY_SECONDS: '0', DB_POOL_MAX: String(POOL_SIZE) };
+    for (const [variant, changed] of Object.entries(VARIANTS)) services.set(variant, await startService({ ...env, ...changed }, { discardStdout: true }));
+    if (BASELINE !== undefined) {
+      services.set(BASELINE_VARIANT, await startService(env, { discardStdout: true, serverScript: join(BASELINE, 'dist', 'server.js') }));
     }
-    return await measureAgainst(services, users, posts);
+    const postgresPid = Number((await readFile(join(postgres.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    return await measureAgainst(services, users, posts, postgresPid);
   } finally {
     for (const service of services.values()) await service.stop();
     await database.close();
@@ -168,6 +191,7 @@ async function measureAgainst(
   services: Map<string, ServiceProcess>,
   users: UsersRepository,
   posts: PostsRepository,
+  postgresPid: number,
 ): Promise<[Results, Map<Scenario, number>]> {
   const pid = services.get(AS_CONFIGURED)!.child.pid!;
 
@@ -200,12 +224,13 @@ end`,
       const order = round % 2 === 1 ? sides : sides.reverse();
       for (const side of order) {
         if (side === 'ceiling') {
-          entry.ceiling.push(await runCeiling(ceilingCall[scenario]));
+          entry.ceiling.push(await withCpu(process.pid, postgresPid, () => runCeiling(ceilingCall[scenario])));
         } else {
           const sampler = side === AS_CONFIGURED ? sampleRss(pid) : undefined;
           const measured = entry.variants.get(side) ?? [];
           entry.variants.set(side, measured);
-          measured.push(await runWrk(services.get(side)!.baseUrl, wrkScript[scenario]));
+          const run = () => runWrk(services.get(side)!.baseUrl, wrkScript[scenario]);
+          measured.push(side === AS_CONFIGURED ? await withCpu(pid, postgresPid, run) : await run());
           if (sampler) peakRss.set(scenario, Math.max(peakRss.get(scenario) ?? 0, await sampler.stop()));
         }
       }
@@ -234,6 +259,16 @@ function report(results: Results, peakRss: Map<Scenario, number>): void {
       `${scenario.padEnd(22)} ${fmt(s.rps, 14)} ${fmt(s.p50, 7, 1)} ${fmt(s.p99, 7, 1)} | ${fmt(c.rps, 13)} ${fmt(c.p50, 7, 1)} ${fmt(c.p99, 7, 1)} | ${ratio.toFixed(2).padStart(5)}  >= ${target} ${met ? 'met' : 'MISSED'}`,
     );
   }
+  console.log('\nCPU per request, in µs (median over rounds): the process measured, PostgreSQL, the rest (wrk, mostly)');
+  for (const [scenario, entry] of results) {
+    const cpuOf = (measured: Measurement[]) => {
+      const of = (key: keyof CpuPerRequest) => median(measured.map((m) => m.cpu![key]));
+      const [process_, postgres, rest] = [of('process'), of('postgres'), of('rest')];
+      return `${fmt(process_, 5)} + ${fmt(postgres, 4)} + ${fmt(rest, 4)} = ${fmt(process_ + postgres + rest, 5)}`;
+    };
+    console.log(`${scenario.padEnd(22)} service ${cpuOf(entry.variants.get(AS_CONFIGURED)!)} | ceiling ${cpuOf(entry.ceiling)}`);
+  }
+
   console.log('\nservice/ceiling of each variant, in the same rounds (median):');
   for (const [scenario, entry] of results) {
     const line = [...entry.variants].map(([variant, measured]) => `${variant} ${ratioOf(measured, entry.ceiling).toFixed(2)}`).join(', ');
@@ -288,6 +323,48 @@ async function runCeiling(call: () => Promise<unknown>): Promise<Measurement> {
   return { rps: latencies.length / SECONDS, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
 }
 
+/** Runs `run` and accounts for the machine's CPU over it, per request (µs): `pid`'s, PostgreSQL's (the postmaster and its children), the rest. */
+async function withCpu(pid: number, postgresPid: number, run: () => Promise<Measurement>): Promise<Measurement> {
+  const before = { machine: machineCpuSeconds(), process: cpuSecondsOf([pid]), postgres: cpuSecondsOf(postgresProcesses(postgresPid)) };
+  const measured = await run();
+  // PostgreSQL's backends live as long as the pool's connections: the same ones before and after.
+  const postgres = cpuSecondsOf(postgresProcesses(postgresPid)) - before.postgres;
+  const process_ = cpuSecondsOf([pid]) - before.process;
+  const machine = machineCpuSeconds() - before.machine;
+  const requests = measured.rps * SECONDS;
+  const perRequest = (seconds: number) => (1e6 * Math.max(0, seconds)) / requests;
+  return { ...measured, cpu: { process: perRequest(process_), postgres: perRequest(postgres), rest: perRequest(machine - process_ - postgres) } };
+}
+
+const CLOCK_TICKS = 100; // USER_HZ: /proc counts CPU time in 1/100 s on Linux
+
+/** CPU time the processes have used so far, in seconds (utime + stime, all their threads). */
+function cpuSecondsOf(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the process has exited since it was listed
+    }
+  }
+  return ticks / CLOCK_TICKS;
+}
+
+/** The postmaster and its children (backends, background workers), from /proc. */
+function postgresProcesses(postmaster: number): number[] {
+  const children = readFileSync(`/proc/${postmaster}/task/${postmaster}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return [postmaster, ...children];
+}
+
+/** CPU time the whole machine has spent busy so far, in seconds (/proc/stat: all but idle and iowait). */
+function machineCpuSeconds(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number];
+  return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS;
+}
+
 function sampleRss(pid: number): { stop(): Promise<number> } {
   let peak = 0;
   const read = async () => {
@@ -312,7 +389,7 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
-function medianOf(measurements: Measurement[]): Measurement {
+function medianOf(measurements: Measurement[]): Omit<Measurement, 'cpu'> {
   return {
     rps: median(measurements.map((m) => m.rps)),
     p50: median(measurements.map((m) => m.p50)),

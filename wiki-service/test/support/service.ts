@@ -70,17 +70,20 @@ export interface ServiceProcess extends NodeProcess {
   stop(signal?: NodeJS.Signals): Promise<Exit>;
 }
 
-/** Starts dist/server.js on a free port (or `options.port`) and waits until /health answers. */
+/**
+ * Starts dist/server.js (or `options.serverScript`, another build of it) on a free port
+ * (or `options.port`) and waits until /health answers.
+ */
 export async function startService(
   env: Record<string, string>,
-  options: { startTimeoutMs?: number; extraNodeArgs?: string[]; discardStdout?: boolean; port?: number } = {},
+  options: { startTimeoutMs?: number; extraNodeArgs?: string[]; discardStdout?: boolean; port?: number; serverScript?: string } = {},
 ): Promise<ServiceProcess> {
   // A given port: a process started again where an earlier one listened (a container
   // restarted in the same pod keeps its address).
   const port = options.port ?? (await freePort());
   const nodeArgs = [...startFlags(), ...(options.extraNodeArgs ?? [])];
   // The helper owns HOST and PORT: it must know where to reach the service.
-  const process_ = runNode(SERVER_SCRIPT, { ...env, HOST: '127.0.0.1', PORT: String(port) }, { nodeArgs, discardStdout: options.discardStdout });
+  const process_ = runNode(options.serverScript ?? SERVER_SCRIPT, { ...env, HOST: '127.0.0.1', PORT: String(port) }, { nodeArgs, discardStdout: options.discardStdout });
   const baseUrl = `http://127.0.0.1:${port}`;
   const service: ServiceProcess = {
     ...process_,
