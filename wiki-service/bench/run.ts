@@ -13,7 +13,7 @@
 // ratio, the median throughput and latencies, and the service's peak resident memory
 // (RSS) under load.
 //
-// For the service as configured and the ceiling, the bench also accounts for the
+// For the ceiling and every variant of the service, the bench also accounts for the
 // machine's CPU per request: the process measured, PostgreSQL's processes, and the
 // rest (wrk, mostly). On two shared cores, that is what bounds the ratio.
 //
@@ -47,16 +47,19 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SEEDED_USERS = 1000;
 
-const TARGETS = { 'GET /user/{id}': 0.3, 'POST /users': 0.5, 'POST /posts': 0.5 } as const;
+const TARGETS = { 'GET /user/{id}': 0.65, 'POST /users': 0.75, 'POST /posts': 0.75 } as const;
 type Scenario = keyof typeof TARGETS;
 
 interface Measurement {
   rps: number;
   p50: number;
   p99: number;
-  /** CPU time per request or operation, in µs, by who spent it (measured for the service as configured and the ceiling). */
-  cpu?: CpuPerRequest;
+  /** CPU time per request or operation, in µs, by who spent it. */
+  cpu: CpuPerRequest;
 }
+
+/** Throughput and latency alone, as the load generator measures them. */
+type Timing = Omit<Measurement, 'cpu'>;
 
 /** Where the machine's CPU went per request: the process measured (service or ceiling), PostgreSQL, and the rest (the load generator, mostly). */
 interface CpuPerRequest {
@@ -229,8 +232,8 @@ end`,
           const sampler = side === AS_CONFIGURED ? sampleRss(pid) : undefined;
           const measured = entry.variants.get(side) ?? [];
           entry.variants.set(side, measured);
-          const run = () => runWrk(services.get(side)!.baseUrl, wrkScript[scenario]);
-          measured.push(side === AS_CONFIGURED ? await withCpu(pid, postgresPid, run) : await run());
+          const service = services.get(side)!;
+          measured.push(await withCpu(service.child.pid!, postgresPid, () => runWrk(service.baseUrl, wrkScript[scenario])));
           if (sampler) peakRss.set(scenario, Math.max(peakRss.get(scenario) ?? 0, await sampler.stop()));
         }
       }
@@ -259,14 +262,18 @@ function report(results: Results, peakRss: Map<Scenario, number>): void {
       `${scenario.padEnd(22)} ${fmt(s.rps, 14)} ${fmt(s.p50, 7, 1)} ${fmt(s.p99, 7, 1)} | ${fmt(c.rps, 13)} ${fmt(c.p50, 7, 1)} ${fmt(c.p99, 7, 1)} | ${ratio.toFixed(2).padStart(5)}  >= ${target} ${met ? 'met' : 'MISSED'}`,
     );
   }
-  console.log('\nCPU per request, in µs (median over rounds): the process measured, PostgreSQL, the rest (wrk, mostly)');
+  // CPU time per request moves far less than throughput on a noisy machine: it shows
+  // what a variant costs even when the ratios are lost in the noise.
+  console.log('\nCPU per request, in µs (median over rounds): the process measured + PostgreSQL + the rest (wrk, mostly) = all');
   for (const [scenario, entry] of results) {
     const cpuOf = (measured: Measurement[]) => {
       const of = (key: keyof CpuPerRequest) => median(measured.map((m) => m.cpu![key]));
       const [process_, postgres, rest] = [of('process'), of('postgres'), of('rest')];
-      return `${fmt(process_, 5)} + ${fmt(postgres, 4)} + ${fmt(rest, 4)} = ${fmt(process_ + postgres + rest, 5)}`;
+      return `${fmt(process_, 4)} + ${fmt(postgres, 3)} + ${fmt(rest, 3)} = ${fmt(process_ + postgres + rest, 4)}`;
     };
-    console.log(`${scenario.padEnd(22)} service ${cpuOf(entry.variants.get(AS_CONFIGURED)!)} | ceiling ${cpuOf(entry.ceiling)}`);
+    console.log(`${scenario}:`);
+    console.log(`  ${'ceiling'.padEnd(40)} ${cpuOf(entry.ceiling)}`);
+    for (const [variant, measured] of entry.variants) console.log(`  ${variant.padEnd(40)} ${cpuOf(measured)}`);
   }
 
   console.log('\nservice/ceiling of each variant, in the same rounds (median):');
@@ -292,7 +299,7 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
 end`;
 
-async function runWrk(baseUrl: string, script: string): Promise<Measurement> {
+async function runWrk(baseUrl: string, script: string): Promise<Timing> {
   const dir = await mkdtemp(join(tmpdir(), 'wiki-bench-'));
   const file = join(dir, 'script.lua');
   await writeFile(file, `math.randomseed(os.time())\n${script}\n${WRK_REPORT}\n`);
@@ -308,7 +315,7 @@ async function runWrk(baseUrl: string, script: string): Promise<Measurement> {
   }
 }
 
-async function runCeiling(call: () => Promise<unknown>): Promise<Measurement> {
+async function runCeiling(call: () => Promise<unknown>): Promise<Timing> {
   const latencies: number[] = [];
   const end = performance.now() + SECONDS * 1000;
   const worker = async () => {
@@ -324,7 +331,7 @@ async function runCeiling(call: () => Promise<unknown>): Promise<Measurement> {
 }
 
 /** Runs `run` and accounts for the machine's CPU over it, per request (µs): `pid`'s, PostgreSQL's (the postmaster and its children), the rest. */
-async function withCpu(pid: number, postgresPid: number, run: () => Promise<Measurement>): Promise<Measurement> {
+async function withCpu(pid: number, postgresPid: number, run: () => Promise<Timing>): Promise<Measurement> {
   const before = { machine: machineCpuSeconds(), process: cpuSecondsOf([pid]), postgres: cpuSecondsOf(postgresProcesses(postgresPid)) };
   const measured = await run();
   // PostgreSQL's backends live as long as the pool's connections: the same ones before and after.
@@ -389,7 +396,7 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
-function medianOf(measurements: Measurement[]): Omit<Measurement, 'cpu'> {
+function medianOf(measurements: Measurement[]): Timing {
   return {
     rps: median(measurements.map((m) => m.rps)),
     p50: median(measurements.map((m) => m.p50)),
