@@ -1,14 +1,16 @@
 // `npm run bench:capacity`: what the release holds as deployed, under its own limits.
 //
 // The chart is rendered (`helm template`, default values), and everything is read
-// from it, never copied by hand: the API container's CPU and memory limits, its
-// environment, PostgreSQL's limits and settings, the replicas, autoscaling's
-// maximum, and the latency objective's threshold.
+// from it, never copied by hand: the API container's CPU request and limit and its
+// memory limit, its environment, PostgreSQL's limits and settings, the replicas,
+// autoscaling's maximum and target, and the latency objective's threshold.
 // - PostgreSQL 15 is set up by the chart's setup.sh, fsync on, and runs in a cgroup
 //   with the PostgreSQL container's CPU and memory limits.
 // - The API is the image built from wiki-service/Dockerfile, run by Podman with
-//   --cpus and --memory from the API container's limits (and again with one whole
-//   CPU, for comparison), read-only and unprivileged as the chart runs it.
+//   --cpus and --memory from the API container's limits, read-only and unprivileged
+//   as the chart runs it. One pod is measured at its CPU request (what the scheduler
+//   guarantees it when every neighbour is busy), at its CPU limit (what it may burst
+//   to when they are not), and at one whole CPU if neither is one, for comparison.
 // - Load is open-loop (support/load.ts): requests leave at a fixed rate whether or not
 //   earlier ones were answered, and each latency counts from when its request was due,
 //   so a throttled pod's queue shows in the figures. (wrk, a closed loop, slows down
@@ -61,12 +63,15 @@ function mix(): LoadRequest {
 const WORKLOADS: Record<Workload, () => LoadRequest> = { reads, mix };
 
 interface Limits {
+  apiCpuRequest: string;
   apiCpu: string;
   apiMemory: string;
   postgresCpu: string;
   postgresMemory: string;
   replicas: number;
   maxReplicas: number;
+  /** The autoscaler's target: average CPU use in percent of the request. */
+  targetCpuPercent: number;
   objectiveMs: number;
 }
 
@@ -75,12 +80,14 @@ function limitsOf(objects: K8sObject[]): Limits {
   const api = workload('api').spec.template.spec.containers.find((container: { name: string }) => container.name === 'api');
   const postgres = workload('postgresql').spec.template.spec.containers.find((container: { name: string }) => container.name === 'postgresql');
   return {
+    apiCpuRequest: api.resources.requests.cpu,
     apiCpu: api.resources.limits.cpu,
     apiMemory: api.resources.limits.memory,
     postgresCpu: postgres.resources.limits.cpu,
     postgresMemory: postgres.resources.limits.memory,
     replicas: workload('api').spec.replicas,
     maxReplicas: 0,
+    targetCpuPercent: 0,
     // The threshold the rendered latency objective counts requests against (its histogram bucket).
     objectiveMs: Number(/http_request_duration_seconds_bucket\{[^}]*le="([0-9.]+)"/.exec(configMapData(objects, 'prometheus-rules')['slo.yaml']!)![1]) * 1000,
   };
@@ -90,13 +97,14 @@ interface Pod {
   name: string;
   baseUrl: string;
   cpuDir: string;
+  pid: number;
 }
 
 async function startPod(name: string, env: Record<string, string>, cpus: string, memory: string): Promise<Pod> {
   await podman(['rm', '--force', '--time', '0', name]).catch(() => undefined);
   const baseUrl = await startServiceContainer(name, { LOG_LEVEL: 'info', ...env }, { extraArgs: [`--cpus=${cpuCores(cpus)}`, `--memory=${memory}`], readyPath: '/ready' });
   const pid = Number(await podman(['inspect', name, '--format', '{{.State.Pid}}']));
-  return { name, baseUrl, cpuDir: await cpuCgroupOf(pid) };
+  return { name, baseUrl, cpuDir: await cpuCgroupOf(pid), pid };
 }
 
 const stopPod = (pod: Pod) => podman(['rm', '--force', '--time', '0', pod.name]).catch(() => undefined);
@@ -106,7 +114,16 @@ interface Measured {
   best: LoadResult | undefined;
   /** Share of CFS periods in which the pods ran out of CPU quota, over the best run. */
   throttled: number;
+  /** CPU used by each pod over the best run, in cores. */
+  cpuPerPod: number;
 }
+
+/** CPU time a process (all its threads) has used so far, in seconds: utime + stime of /proc/PID/stat. */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString());
 
 /**
  * Waits until every pod answers /health within 20 ms three times in a row: an overloaded
@@ -145,22 +162,34 @@ async function measure(pods: Pod[], workload: Workload, p99LimitMs: number, star
   const targets = pods.map((pod) => pod.baseUrl);
   await openLoop(targets, startRate, 5, WORKLOADS[workload]);
   const throttling = new Map<number, number>();
+  const cpuPerPod = new Map<number, number>();
   const { best } = await highestRate(
     async (rate) => {
       await untilIdle(pods);
       const before = await Promise.all(pods.map((pod) => readCpuStat(pod.cpuDir)));
+      const cpuBefore = pods.reduce((sum, pod) => sum + cpuSecondsOf(pod.pid), 0);
+      const started = performance.now();
       const result = await openLoop(targets, rate, SECONDS, WORKLOADS[workload]);
+      cpuPerPod.set(rate, (pods.reduce((sum, pod) => sum + cpuSecondsOf(pod.pid), 0) - cpuBefore) / ((performance.now() - started) / 1000) / pods.length);
       const after = await Promise.all(pods.map((pod) => readCpuStat(pod.cpuDir)));
       const periods = after.reduce((sum, stat, i) => sum + stat.periods - before[i]!.periods, 0);
       const throttled = after.reduce((sum, stat, i) => sum + stat.throttled - before[i]!.throttled, 0);
       throttling.set(rate, periods === 0 ? 0 : throttled / periods);
-      process.stderr.write(`  ${workload} at ${rate}/s: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, ${result.failed} failed, throttled ${(100 * throttling.get(rate)!).toFixed(0)}% of periods\n`);
+      process.stderr.write(
+        `  ${workload} at ${rate}/s: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, ${result.failed} failed, ` +
+          `throttled ${(100 * throttling.get(rate)!).toFixed(0)}% of periods, ${cpuPerPod.get(rate)!.toFixed(2)} CPU per pod\n`,
+      );
       return result;
     },
     p99LimitMs,
     { startRate },
   );
-  return { workload, best, throttled: best === undefined ? Number.NaN : throttling.get(best.rate)! };
+  return {
+    workload,
+    best,
+    throttled: best === undefined ? Number.NaN : throttling.get(best.rate)!,
+    cpuPerPod: best === undefined ? Number.NaN : cpuPerPod.get(best.rate)!,
+  };
 }
 
 async function seed(postgres: PostgresServer, database: string): Promise<void> {
@@ -174,6 +203,7 @@ async function seed(postgres: PostgresServer, database: string): Promise<void> {
 
 const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
 const rate = (measured: Measured) => (measured.best === undefined ? 'none' : `${Math.round(measured.best.achieved)}/s`);
+const cores = (value: number) => (Number.isNaN(value) ? '-' : `${value.toFixed(2)} CPU`);
 const ms = (value: number | undefined) => (value === undefined || Number.isNaN(value) ? '-' : `${value.toFixed(0)} ms`);
 
 async function main(): Promise<void> {
@@ -183,9 +213,15 @@ async function main(): Promise<void> {
   if (set.length > 0) console.log(`values set: ${set.join(', ')}`);
   const objects = await renderChart([], set);
   const autoscaled = await renderChart([], [...set, 'api.autoscaling.enabled=true']);
-  const limits = { ...limitsOf(objects), maxReplicas: autoscaled.find((object) => object.kind === 'HorizontalPodAutoscaler')!.spec.maxReplicas as number };
+  const autoscaler = autoscaled.find((object) => object.kind === 'HorizontalPodAutoscaler')!;
+  const limits: Limits = {
+    ...limitsOf(objects),
+    maxReplicas: autoscaler.spec.maxReplicas,
+    targetCpuPercent: autoscaler.spec.metrics[0].resource.target.averageUtilization,
+  };
   console.log(
-    `the release as rendered: API pods ${limits.replicas} (autoscaling up to ${limits.maxReplicas}), each limited to ${limits.apiCpu} CPU and ${limits.apiMemory}; ` +
+    `the release as rendered: API pods ${limits.replicas} (autoscaling up to ${limits.maxReplicas} at ${limits.targetCpuPercent}% of the request), ` +
+      `each requesting ${limits.apiCpuRequest} CPU and limited to ${limits.apiCpu} CPU and ${limits.apiMemory}; ` +
       `PostgreSQL limited to ${limits.postgresCpu} CPU and ${limits.postgresMemory}; the latency objective's threshold ${limits.objectiveMs} ms`,
   );
 
@@ -202,9 +238,10 @@ async function main(): Promise<void> {
     await cgroup.add([postmaster, ...children]);
 
     const env = pointedAt(postgres, apiEnvironment(objects).api);
-    const results: Array<{ config: string; measured: Measured[] }> = [];
-    // At the rendered limit, and at one whole CPU for comparison (once, if that is the limit).
-    for (const cpus of cpuCores(limits.apiCpu) === 1 ? [limits.apiCpu] : [limits.apiCpu, '1']) {
+    // One pod at its request, at its limit, and at one whole CPU (each once).
+    const configs = [...new Map([limits.apiCpuRequest, limits.apiCpu, '1'].map((cpus) => [cpuCores(cpus), cpus])).values()];
+    const results: Array<{ cpus: string; measured: Measured[] }> = [];
+    for (const cpus of configs) {
       const pod = await startPod('wiki-capacity-api-0', env, cpus, limits.apiMemory);
       pods.push(pod);
       if (results.length === 0) await seed(postgres, env.PGDATABASE!);
@@ -214,7 +251,7 @@ async function main(): Promise<void> {
         console.log(`one API pod at ${cpus} CPU, ${workload}, p99 within ${limits.objectiveMs} ms:`);
         measured.push(await measure([pod], workload, limits.objectiveMs, 50));
       }
-      results.push({ config: `one pod, ${cpus} CPU`, measured });
+      results.push({ cpus, measured });
       await stopPod(pods.pop()!);
     }
 
@@ -228,31 +265,60 @@ async function main(): Promise<void> {
     }
     const postgresThrottling = await cgroup.cpuStat();
 
-    const limited = results[0]!;
-    const whole = results.at(-1)!;
-    console.log('\n## One API pod, p99 within the latency objective\'s threshold\n');
-    console.log(row(['API container', 'workload', 'highest rate held', 'p50', 'p99', 'CPU periods throttled']));
-    console.log(row(['---', '---', '---', '---', '---', '---']));
-    for (const { config, measured } of results) {
-      for (const m of measured) console.log(row([config, m.workload, rate(m), ms(m.best?.p50), ms(m.best?.p99), Number.isNaN(m.throttled) ? '-' : `${(100 * m.throttled).toFixed(0)}%`]));
-    }
-    console.log('\n## Per CPU (highest rate / CPU limit)\n');
-    console.log(row(['workload', `at ${limits.apiCpu}`, 'at 1 CPU', 'efficiency of the limit']));
-    console.log(row(['---', '---', '---', '---']));
-    limited.measured.forEach((m, i) => {
-      const w = whole.measured[i]!;
-      const perCpu = (x: Measured, cpu: string) => (x.best === undefined ? 0 : x.best.achieved / cpuCores(cpu));
-      const a = perCpu(m, limits.apiCpu);
-      const b = perCpu(w, '1');
-      console.log(row([m.workload, `${Math.round(a)}/s per CPU`, `${Math.round(b)}/s per CPU`, b === 0 ? '-' : `${((100 * a) / b).toFixed(0)}%`]));
-    });
-    console.log(`\n## The release: ${limits.replicas} API pods at ${limits.apiCpu} CPU, PostgreSQL at ${limits.postgresCpu} CPU\n`);
-    console.log(row(['workload', 'goal', 'highest rate held', 'p50', 'p99', 'rated, from one pod x replicas', `x ${limits.maxReplicas} (autoscaling's maximum)`]));
+    const at = (cpus: string) => results.find((result) => cpuCores(result.cpus) === cpuCores(cpus))!;
+    const role = (cpus: string) =>
+      [cpuCores(cpus) === cpuCores(limits.apiCpuRequest) ? 'request' : '', cpuCores(cpus) === cpuCores(limits.apiCpu) ? 'limit' : ''].filter(Boolean).join(' and ') || 'comparison';
+    console.log("\n## One API pod, p99 within the latency objective's threshold\n");
+    console.log(row(['API container CPU', 'workload', 'highest rate held', 'p50', 'p99', 'CPU periods throttled', 'CPU used']));
     console.log(row(['---', '---', '---', '---', '---', '---', '---']));
-    release.forEach((m, i) => {
-      const perPod = limited.measured[i]!.best?.achieved ?? 0;
-      console.log(row([m.workload, `p99 <= ${RELEASE_GOALS_MS[m.workload]} ms`, rate(m), ms(m.best?.p50), ms(m.best?.p99), `${Math.round(perPod * limits.replicas)}/s`, `${Math.round(perPod * limits.maxReplicas)}/s`]));
+    for (const { cpus, measured } of results) {
+      for (const m of measured) {
+        const throttled = Number.isNaN(m.throttled) ? '-' : `${(100 * m.throttled).toFixed(0)}%`;
+        console.log(row([`${cpus} (${role(cpus)})`, m.workload, rate(m), ms(m.best?.p50), ms(m.best?.p99), throttled, cores(m.cpuPerPod)]));
+      }
+    }
+    console.log('\n## Per CPU (highest rate / CPU given)\n');
+    console.log(row(['workload', ...results.map(({ cpus }) => `at ${cpus} (${role(cpus)})`), 'efficiency of the request, against 1 CPU']));
+    console.log(row(['---', ...results.map(() => '---'), '---']));
+    const perCpu = (m: Measured | undefined, cpus: string) => (m?.best === undefined ? 0 : m.best.achieved / cpuCores(cpus));
+    (['reads', 'mix'] as const).forEach((workload, i) => {
+      const figures = results.map(({ cpus, measured }) => perCpu(measured[i], cpus));
+      const ofRequest = perCpu(at(limits.apiCpuRequest).measured[i], limits.apiCpuRequest);
+      const ofOne = perCpu(at('1').measured[i], '1');
+      console.log(row([workload, ...figures.map((figure) => `${Math.round(figure)}/s per CPU`), ofOne === 0 ? '-' : `${((100 * ofRequest) / ofOne).toFixed(0)}%`]));
     });
+    console.log(`\n## The release: ${limits.replicas} API pods (request ${limits.apiCpuRequest}, limit ${limits.apiCpu} CPU), PostgreSQL limited to ${limits.postgresCpu} CPU\n`);
+    const guaranteedPerPod = (i: number) => at(limits.apiCpuRequest).measured[i]!.best?.achieved ?? 0;
+    console.log(
+      row([
+        'workload',
+        'goal',
+        'highest rate held',
+        'p50',
+        'p99',
+        'CPU used per pod',
+        `guaranteed, ${limits.replicas} pods at their request`,
+        `guaranteed, ${limits.maxReplicas} pods (autoscaling's maximum)`,
+      ]),
+    );
+    console.log(row(['---', '---', '---', '---', '---', '---', '---', '---']));
+    release.forEach((m, i) => {
+      const guaranteed = (pods: number) => `${Math.round(guaranteedPerPod(i) * pods)}/s`;
+      console.log(row([m.workload, `p99 <= ${RELEASE_GOALS_MS[m.workload]} ms`, rate(m), ms(m.best?.p50), ms(m.best?.p99), cores(m.cpuPerPod), guaranteed(limits.replicas), guaranteed(limits.maxReplicas)]));
+    });
+    console.log(
+      `(guaranteed: one pod's highest rate within ${limits.objectiveMs} ms at its CPU request, times the pods; the scheduler reserves each pod its request, so that ` +
+        'holds however busy the neighbours are. The release bursts above it, towards its limits, when the node has idle CPU, as here.)',
+    );
+    // The autoscaler adds a pod before the pods need more CPU than they are guaranteed.
+    const atRequest = at(limits.apiCpuRequest).measured[0]!;
+    if (atRequest.best !== undefined) {
+      console.log(
+        `\nAutoscaling: one pod at its request held ${Math.round(atRequest.best.achieved)} reads/s using ${cores(atRequest.cpuPerPod)}, ` +
+          `${Math.round((100 * atRequest.cpuPerPod) / cpuCores(limits.apiCpuRequest))}% of its request; the target is ${limits.targetCpuPercent}% ` +
+          `(${cores((limits.targetCpuPercent / 100) * cpuCores(limits.apiCpuRequest))}).`,
+      );
+    }
     console.log(`\nPostgreSQL's cgroup: ${postgresThrottling.throttled} of ${postgresThrottling.periods} CPU periods throttled over the whole run.`);
   } finally {
     for (const pod of pods) await stopPod(pod);
