@@ -521,15 +521,19 @@ describe('resource budget of the defaults', () => {
     expect([wholeGiB('64Mi'), wholeGiB('1Gi'), wholeGiB('1025Mi'), wholeGiB('2G')].map((bytes) => bytes / 2 ** 30)).toEqual([1, 1, 2, 2]);
   });
 
-  // Limits of everything the chart runs, at a given moment.
+  // What everything the chart runs needs at a given moment: CPU by its requests (what
+  // the scheduler reserves; CPU is compressible, and a pod bursting to its limit only
+  // borrows what its neighbours leave idle), memory by its limits (memory is not
+  // compressible: a container over its limit is killed). docs/PHASE6, "Requests,
+  // limits and CPU throttling", gives the measured reasons.
   async function budget(set: string[], busiest: boolean) {
     const objects = await renderChart([], set);
     const total = { cpu: 0, memory: 0, storage: 0 };
     const sum = (containers: any[], of: (c: any) => number) => containers.reduce((acc, c) => acc + of(c), 0);
     const max = (containers: any[], of: (c: any) => number) => Math.max(0, ...containers.map(of));
     const addPods = (pod: any, count: number) => {
-      // A pod's effective limit: its containers together, or its largest init container.
-      total.cpu += count * Math.max(sum(pod.containers, (c) => cpuCores(c.resources.limits.cpu)), max(pod.initContainers ?? [], (c) => cpuCores(c.resources.limits.cpu)));
+      // A pod's effective request and limit: its containers together, or its largest init container.
+      total.cpu += count * Math.max(sum(pod.containers, (c) => cpuCores(c.resources.requests.cpu)), max(pod.initContainers ?? [], (c) => cpuCores(c.resources.requests.cpu)));
       total.memory += count * Math.max(sum(pod.containers, (c) => memoryBytes(c.resources.limits.memory)), max(pod.initContainers ?? [], (c) => memoryBytes(c.resources.limits.memory)));
     };
     for (const workload of objects.filter((object) => WORKLOAD_KINDS.includes(object.kind))) {
@@ -562,12 +566,23 @@ describe('resource budget of the defaults', () => {
     ['the steady state', [], false],
     ['a rolling update of the API (maxSurge) while `helm test` runs', [], true],
     ['the same with autoscaling enabled, at maxReplicas', ['api.autoscaling.enabled=true'], true],
-  ] as Array<[string, string[], boolean]>)('%s fits 2 CPUs, 4 GiB of memory and 5 GiB of volumes in whole GiB (backups, Grafana and Alertmanager included)', async (moment, set, busiest) => {
+  ] as Array<[string, string[], boolean]>)('%s fits 2 CPUs of requests, 4 GiB of memory limits and 5 GiB of volumes in whole GiB (backups, Grafana and Alertmanager included)', async (moment, set, busiest) => {
     const { cpu, memory, storage } = await budget(set, busiest);
-    console.log(`budget, ${moment}: ${cpu.toFixed(2)} CPU, ${(memory / 2 ** 30).toFixed(2)} GiB memory, ${(storage / 2 ** 30).toFixed(2)} GiB volumes`);
+    console.log(`budget, ${moment}: ${cpu.toFixed(2)} CPU requested, ${(memory / 2 ** 30).toFixed(2)} GiB memory limits, ${(storage / 2 ** 30).toFixed(2)} GiB volumes`);
     expect(cpu).toBeLessThanOrEqual(2);
     expect(memory).toBeLessThanOrEqual(4 * 2 ** 30);
     expect(storage).toBeLessThanOrEqual(5 * 2 ** 30);
+  });
+
+  it('counts CPU by requests, not limits: a larger API request breaks it, a larger API limit does not', async () => {
+    // Four API pods at the busiest moment (three, and the rollout's extra one).
+    const busiest = (set: string[]) => budget(['api.autoscaling.enabled=true', ...set], true);
+    const defaults = await busiest([]);
+    expect((await busiest(['api.resources.requests.cpu=500m'])).cpu).toBeCloseTo(defaults.cpu + 4 * 0.15, 6);
+    expect((await busiest(['api.resources.requests.cpu=500m'])).cpu).toBeGreaterThan(2);
+    expect((await busiest(['api.resources.limits.cpu=2'])).cpu).toBeCloseTo(defaults.cpu, 6);
+    // Memory by limits: a container over its memory limit is killed, so they must all fit.
+    expect((await busiest(['api.resources.limits.memory=512Mi'])).memory).toBe(defaults.memory + 4 * 256 * 2 ** 20);
   });
 });
 
