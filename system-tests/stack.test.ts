@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -268,6 +268,47 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
       expect(redirect.status, path).toBe(302);
       expect(redirect.headers.get('location'), path).toMatch(/^\/query\??$/);
     }
+  });
+
+  it('the latency objective has a value for every threshold the schema allows, on what Prometheus 3 scraped from the service', async () => {
+    // Prometheus 3 stores a classic histogram's le as a float: the service's le="1" is
+    // scraped as le="1.0", and a rule written with le="1" matches nothing.
+    const schema = JSON.parse(await readFile(join(CHART_DIR, 'values.schema.json'), 'utf8'));
+    const thresholds: string[] = schema.properties.alerting.properties.latency.properties.thresholdSeconds.enum;
+    expect(thresholds).toEqual(expect.arrayContaining(['0.25', '1', '5', '10']));
+    // Requests of the objective (not /health, /ready or /metrics) to both pods, again at
+    // every attempt below: rate() needs the counters to grow between two scrapes.
+    const sendRequests = async () => {
+      for (const api of apis) for (let i = 0; i < 20; i++) await client(api.baseUrl).get('/users?limit=1');
+    };
+    const exprs = new Map<string, string>();
+    for (const threshold of thresholds) {
+      const valuesFile = join(workDir, `latency-${threshold}.yaml`);
+      await writeFile(valuesFile, `alerting:\n  latency:\n    thresholdSeconds: "${threshold}"\n`);
+      const slo = parseYaml(configMapData(await renderChart([ALERTING_VALUES, valuesFile]), 'prometheus-rules')['slo.yaml']!) as { groups: Array<{ rules: Array<{ record?: string; expr: string }> }> };
+      exprs.set(threshold, slo.groups[0]!.rules.find((rule) => rule.record === 'job:slo_latency_errors:ratio_rate5m')!.expr);
+    }
+    const ratios = await until('a latency ratio for every threshold', 90_000, async () => {
+      await sendRequests();
+      const found = new Map<string, number>();
+      for (const [threshold, expr] of exprs) {
+        const result = await query(expr);
+        // NaN until the counters have grown between two scrapes (0 requests / 0 requests).
+        if (result.length === 1 && Number.isFinite(Number(result[0]!.value[1]))) found.set(threshold, Number(result[0]!.value[1]));
+      }
+      if (found.size === exprs.size) return found;
+      await sleep(1000);
+      return undefined;
+    });
+    console.log(`latency error ratio over 5m by threshold: ${[...ratios].map(([threshold, ratio]) => `${threshold} s: ${ratio.toFixed(3)}`).join(', ')}`);
+    for (const ratio of ratios.values()) expect(ratio).toBeGreaterThanOrEqual(0);
+    // Fewer requests are slower than a longer threshold: the ratios never grow with it.
+    const ordered = thresholds.map((threshold) => ratios.get(threshold)!);
+    for (let i = 1; i < ordered.length; i++) expect(ordered[i]).toBeLessThanOrEqual(ordered[i - 1]!);
+    expect(ratios.get('10')).toBe(0);
+    // The cause, as Prometheus 3 stores it: le="1.0" exists, le="1" does not.
+    expect(await query('http_request_duration_seconds_bucket{job="wiki-api", le="1"}')).toEqual([]);
+    expect((await query('http_request_duration_seconds_bucket{job="wiki-api", le="1.0"}')).length).toBeGreaterThan(0);
   });
 
   it("both API pods, PostgreSQL's exporter, Prometheus itself and Alertmanager are up, with pod and namespace labels; the Pending pod is dropped", async () => {
