@@ -258,7 +258,12 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     expect(flags['storage.tsdb.retention.time']).toBe('15d');
     // 1740MB (85% of 2Gi), which Prometheus prints in powers of two.
     expect(flags['storage.tsdb.retention.size']).toBe('1GiB716MiB');
-    expect(flags['web.enable-lifecycle']).toBe('true');
+    expect(flags['web.enable-lifecycle']).toBe('false');
+    // So no one who reaches the port (through the Ingress too) can stop it.
+    const quit = await fetch(`${PROMETHEUS_URL}/-/quit`, { method: 'POST' });
+    expect(quit.status).toBe(403);
+    expect(await quit.text()).toMatch(/Lifecycle API is not enabled/);
+    expect((await fetch(`${PROMETHEUS_URL}/-/healthy`)).status).toBe(200);
     // Prometheus 3 serves its web UI at /query; "/" and 2.x's /graph redirect there.
     // Debian's build leaves the UI's files out (its install-ui.sh would download them),
     // so only that routing is checked here; the upstream image the chart deploys
