@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { CHART_DIR, renderChart, REPO_ROOT, type K8sObject } from './support/helm.js';
+import { CHART_DIR, configMapData, renderChart, REPO_ROOT, type K8sObject } from './support/helm.js';
 import {
   ALERTMANAGER,
   AMTOOL,
@@ -26,7 +26,7 @@ import { skipLoudly } from './support/skip.js';
 // unit-tested as rendered.
 
 interface RuleFile {
-  groups: Array<{ name: string; rules: Array<{ alert?: string; record?: string; labels?: Record<string, string>; annotations?: Record<string, string> }> }>;
+  groups: Array<{ name: string; rules: Array<{ alert?: string; record?: string; expr: string; labels?: Record<string, string>; annotations?: Record<string, string> }> }>;
 }
 
 const skip = skipLoudly(prometheusMissing(), 'the promtool tests are');
@@ -136,6 +136,47 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
     const fastBurn = (parseYaml(slo) as RuleFile).groups[0]!.rules.find((rule) => rule.alert === 'WikiApiAvailabilityBudgetFastBurn')!;
     expect(fastBurn.annotations!.description).toContain('the objective allows 0.1% over 30 days');
     const result = await promtool(['check', 'rules', join(tighterDir, 'rules', 'slo.yaml')]);
+    expect(result.ok, result.output).toBe(true);
+  });
+
+  it('PrometheusScrapesSlow fires at 80% of the scrape timeout, which a scrape interval under 10 s shortens', async () => {
+    const thresholdAt = async (interval: string) => {
+      const rules = parseYaml(configMapData(await renderChart([], [`prometheus.scrapeInterval=${interval}`]), 'prometheus-rules')['alerts.yaml']!) as RuleFile;
+      const slow = rules.groups.flatMap((group) => group.rules).find((rule) => rule.alert === 'PrometheusScrapesSlow')!;
+      return { expr: slow.expr, summary: slow.annotations!.summary! };
+    };
+    expect(await thresholdAt('15s')).toMatchObject({ expr: 'scrape_duration_seconds > 8', summary: expect.stringContaining('near the 10 s timeout') });
+    expect(await thresholdAt('1m30s')).toMatchObject({ expr: 'scrape_duration_seconds > 8' });
+    expect(await thresholdAt('5s')).toMatchObject({ expr: 'scrape_duration_seconds > 4', summary: expect.stringContaining('near the 5 s timeout') });
+    expect(await thresholdAt('2s500ms')).toMatchObject({ expr: 'scrape_duration_seconds > 2' });
+
+    // Both sides, with promtool, at a 5 s interval: 4.01 s for 10 minutes fires, 3.99 s does not.
+    const fiveSecondsDir = join(dir, 'five-seconds');
+    await writeRenderedPrometheusConfig(await renderChart([], ['prometheus.scrapeInterval=5s']), fiveSecondsDir);
+    const testFile = join(fiveSecondsDir, 'scrapes-slow_test.yaml');
+    await writeFile(
+      testFile,
+      `rule_files: [rules/alerts.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'scrape_duration_seconds{job="wiki-api", instance="10.0.0.1:8000"}'
+        values: '0.01 4.01x20'
+      - series: 'scrape_duration_seconds{job="wiki-api", instance="10.0.0.2:8000"}'
+        values: '0.01 3.99x20'
+    alert_rule_test:
+      - eval_time: 11m
+        alertname: PrometheusScrapesSlow
+        exp_alerts:
+          - exp_labels: {severity: ticket, job: wiki-api, instance: "10.0.0.1:8000"}
+            exp_annotations:
+              summary: "Scrapes of 10.0.0.1:8000 take 4.01s, near the 5 s timeout"
+              description: "Scraping 10.0.0.1:8000 (job wiki-api) has taken over 4 s for 10m; at 5 s scrapes fail. First: is the target overloaded (CPU at its limit?), or does it expose far more series than before (\`scrape_samples_scraped\`)?"
+              runbook_url: "https://example.invalid/wiki/docs/PHASE10_ALERTING.md#prometheusscrapesslow"
+`,
+    );
+    const result = await promtool(['test', 'rules', testFile]);
     expect(result.ok, result.output).toBe(true);
   });
 

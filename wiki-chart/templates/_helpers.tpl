@@ -261,6 +261,21 @@ Usage: include "wiki-chart.quantityBytes" (dict "value" "2Gi" "name" "prometheus
 {{- end -}}
 {{- end -}}
 
+{{/*
+The scrape timeout of the chart's Prometheus, in seconds: Prometheus's default of
+10 s, or the scrape interval where that is shorter (Prometheus caps the timeout at
+the interval). The interval is a Prometheus duration such as 15s or 1m30s.
+*/}}
+{{- define "wiki-chart.prometheus.scrapeTimeoutSeconds" -}}
+{{- $seconds := dict "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0 "d" 86400.0 "w" 604800.0 "y" 31536000.0 -}}
+{{- $interval := 0.0 -}}
+{{- range regexFindAll "[0-9]+(ms|s|m|h|d|w|y)" .Values.prometheus.scrapeInterval -1 -}}
+{{- $unit := regexFind "(ms|s|m|h|d|w|y)$" . -}}
+{{- $interval = addf $interval (mulf (regexFind "^[0-9]+" . | float64) (get $seconds $unit)) -}}
+{{- end -}}
+{{- minf 10.0 $interval -}}
+{{- end -}}
+
 {{- define "wiki-chart.alertmanager.fullname" -}}
 {{- printf "%s-alertmanager" (include "wiki-chart.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
