@@ -295,10 +295,17 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
     expect(deployment.spec.replicas).toBe(1);
     expect(deployment.spec.strategy.type).toBe('Recreate');
     expect(pod.automountServiceAccountToken).toBe(false);
-    // Its configuration: a Secret holding exactly alertmanager.config, whose change restarts the pod.
+    // Its configuration: a Secret holding alertmanager.config with the Watchdog's route put
+    // first and its receiver added (alertmanager.deadMansSwitch), whose change restarts the pod.
     const configVolume = pod.volumes.find((volume: any) => volume.name === 'config');
     const secret = named(objects, 'Secret', configVolume.secret.secretName)!;
-    expect(parseYaml(secret.stringData['alertmanager.yml'])).toEqual(values.alertmanager.config);
+    const { config, deadMansSwitch } = values.alertmanager;
+    const watchdogRoute = { matchers: ['alertname="Watchdog"'], receiver: 'dead-mans-switch', group_wait: '0s', group_interval: deadMansSwitch.interval, repeat_interval: deadMansSwitch.interval };
+    expect(parseYaml(secret.stringData['alertmanager.yml'])).toEqual({
+      ...config,
+      route: { ...config.route, routes: [watchdogRoute, ...(config.route.routes ?? [])] },
+      receivers: [...config.receivers, { name: 'dead-mans-switch', ...deadMansSwitch.receiver }],
+    });
     expect(deployment.spec.template.metadata.annotations['checksum/config']).toMatch(/^[a-f0-9]{64}$/);
     // Silences and the notification log on the volume.
     const dataVolume = pod.volumes.find((volume: any) => volume.name === 'data');

@@ -275,6 +275,23 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     }
   });
 
+  it("the Watchdog fires from the start and reaches Alertmanager, routed to the dead man's switch", async () => {
+    const active = await until('the Watchdog active in Alertmanager', 90_000, async () => {
+      const alerts = (await (await fetch(`http://127.0.0.1:${alertmanagerPort}/api/v2/alerts?filter=${encodeURIComponent('alertname="Watchdog"')}`)).json()) as Array<{
+        labels: Record<string, string>;
+        receivers: Array<{ name: string }>;
+        status: { state: string };
+      }>;
+      return alerts.length > 0 ? alerts : undefined;
+    });
+    expect(active).toHaveLength(1);
+    expect(active[0]!.labels).toMatchObject({ alertname: 'Watchdog', severity: 'none' });
+    expect(active[0]!.status.state).toBe('active');
+    expect(active[0]!.receivers.map((receiver) => receiver.name)).toEqual(['dead-mans-switch']);
+    const firing = ((await (await fetch(`${PROMETHEUS_URL}/api/v1/alerts`)).json()) as { data: { alerts: Array<{ labels: Record<string, string>; state: string }> } }).data.alerts;
+    expect(firing.filter((alert) => alert.labels.alertname === 'Watchdog').map((alert) => alert.state)).toEqual(['firing']);
+  });
+
   it('the latency objective has a value for every threshold the schema allows, on what Prometheus 3 scraped from the service', async () => {
     // Prometheus 3 stores a classic histogram's le as a float: the service's le="1" is
     // scraped as le="1.0", and a rule written with le="1" matches nothing.
@@ -487,7 +504,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     const body = (await (await fetch(`${PROMETHEUS_URL}/api/v1/rules`)).json()) as {
       data: { groups: Array<{ name: string; rules: Array<{ name: string; type: string; health: string; lastError?: string }> }> };
     };
-    expect(body.data.groups.map((candidate) => candidate.name).sort()).toEqual(['alertmanager.alerts', 'postgresql.alerts', 'prometheus.alerts', 'wiki-api.alerts', 'wiki-api.recording', 'wiki-api.slo']);
+    expect(body.data.groups.map((candidate) => candidate.name).sort()).toEqual(['alertmanager.alerts', 'postgresql.alerts', 'prometheus.alerts', 'watchdog', 'wiki-api.alerts', 'wiki-api.recording', 'wiki-api.slo']);
     const rules = body.data.groups.flatMap((candidate) => candidate.rules);
     expect(rules.filter((rule) => rule.type === 'alerting').length).toBeGreaterThanOrEqual(14);
     for (const rule of rules) expect(rule.health, `${rule.name}: ${rule.lastError ?? ''}`).not.toBe('err');
