@@ -107,6 +107,23 @@ describe('the dashboards in wiki-chart/dashboards/', () => {
     }
   });
 
+  it('the 5xx panel counts the requests the availability objective counts, and the storage panel what the storage alert counts', () => {
+    const rules = (file: string) => readFileSync(join(CHART_DIR, 'rules', file), 'utf8');
+    const panel = (file: string, title: string) => panelsOf(files.find((candidate) => candidate.name === file)!.dashboard).find((candidate) => candidate.title === title)!;
+    // The objective's matcher, as slo.yaml defines it.
+    const objectiveRequests = /\$requests := `job="wiki-api", (route!~"[^"]+")`/.exec(rules('slo.yaml'))![1]!;
+    const ratio = panel('api.json', '5xx ratio').targets[0]!.expr;
+    const selectors = [...ratio.matchAll(/http_requests_total\{([^}]*)\}/g)].map((match) => match[1]!);
+    expect(selectors).toHaveLength(2);
+    for (const selector of selectors) expect(selector).toContain(objectiveRequests);
+    // The metrics PrometheusStorageNearRetentionSize adds up, all of them in the panel.
+    const alert = /alert: PrometheusStorageNearRetentionSize[\s\S]*?expr: \|([\s\S]*?)for:/.exec(rules('alerts.yaml'))![1]!;
+    const used = [...alert.matchAll(/(prometheus_tsdb_\w+)\{/g)].map((match) => match[1]!).filter((metric) => metric !== 'prometheus_tsdb_retention_limit_bytes');
+    expect(used).toHaveLength(3);
+    const storage = panel('prometheus.json', 'Storage used against the retention size').targets.map((target) => target.expr).join('\n');
+    for (const metric of used) expect(storage).toContain(metric);
+  });
+
   it('the API dashboard lets one choose the namespace and the pods', () => {
     const api = files.find((file) => file.name === 'api.json')!.dashboard as GrafanaDashboard;
     expect(api.templating.list.map((variable) => variable.name)).toEqual(['namespace', 'pod']);
