@@ -884,9 +884,22 @@ describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => 
     expect(ingress!.spec.rules[0].host).toBe('wiki.example.com');
   });
 
+  it.each([
+    ['a host without TLS', ['ingress.enabled=true', 'ingress.hosts[0]=wiki.example.org'], 'root_url = http://wiki.example.org/grafana/', 'cookie_secure = false'],
+    ['no host (the Ingress answers any)', ['ingress.enabled=true'], 'root_url = %(protocol)s://%(domain)s:%(http_port)s/grafana/', 'cookie_secure = false'],
+    ['no Ingress', [], 'root_url = %(protocol)s://%(domain)s:%(http_port)s/', 'cookie_secure = false'],
+  ])("Grafana's root_url and cookie_secure with %s", async (_, set, rootUrl, cookieSecure) => {
+    const ini = (await renderChart([], set)).find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-grafana-config'))!.data['grafana.ini'];
+    expect(ini).toContain(`${rootUrl}\n`);
+    expect(ini).toContain(`${cookieSecure}\n`);
+  });
+
   it('Grafana and Prometheus serve under the paths the Ingress gives them', () => {
     const grafanaIni = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-grafana-config'))!.data['grafana.ini'];
-    expect(grafanaIni).toContain('root_url = %(protocol)s://%(domain)s:%(http_port)s/grafana/');
+    // Grafana's links, redirects and cookies follow the Ingress's host and TLS, as Prometheus's external URL does.
+    expect(grafanaIni).toContain('domain = wiki.example.com\n');
+    expect(grafanaIni).toContain('root_url = https://wiki.example.com/grafana/\n');
+    expect(grafanaIni).toContain('cookie_secure = true\n');
     expect(grafanaIni).toContain('serve_from_sub_path = true');
     const prometheus = componentObject(objects, 'Deployment', 'prometheus')!;
     expect(prometheus.spec.template.spec.containers[0].args).toContain('--web.route-prefix=/prometheus');

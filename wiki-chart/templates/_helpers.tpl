@@ -345,19 +345,27 @@ Prometheus, the URL it is reached at there (https when TLS covers the first host
 path alone when the Ingress has no host), so that the UI's links and redirects stay
 under the prefix. Empty otherwise (Prometheus derives it).
 */}}
-{{- define "wiki-chart.prometheus.externalUrl" -}}
-{{- if .Values.prometheus.externalUrl -}}
-{{- .Values.prometheus.externalUrl -}}
-{{- else if and .Values.ingress.enabled .Values.ingress.prometheus.enabled -}}
-{{- $path := include "wiki-chart.prometheus.routePrefix" . -}}
+{{/*
+Where users reach the release through the Ingress: "https://<host>" (or "http://" when
+no TLS entry covers the host), from ingress.hosts' first host; empty when the Ingress
+has no host (it then answers any) or is off.
+*/}}
+{{- define "wiki-chart.ingress.publicBase" -}}
+{{- if .Values.ingress.enabled -}}
 {{- with first (.Values.ingress.hosts | default (list "")) -}}
 {{- $host := . -}}
 {{- $tls := false -}}
 {{- range $.Values.ingress.tls }}{{ if has $host (.hosts | default list) }}{{ $tls = true }}{{ end }}{{ end -}}
-{{- printf "%s://%s%s" (ternary "https" "http" $tls) $host $path -}}
-{{- else -}}
-{{- $path -}}
+{{- printf "%s://%s" (ternary "https" "http" $tls) $host -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "wiki-chart.prometheus.externalUrl" -}}
+{{- if .Values.prometheus.externalUrl -}}
+{{- .Values.prometheus.externalUrl -}}
+{{- else if and .Values.ingress.enabled .Values.ingress.prometheus.enabled -}}
+{{- printf "%s%s" (include "wiki-chart.ingress.publicBase" .) (include "wiki-chart.prometheus.routePrefix" .) -}}
 {{- end -}}
 {{- end -}}
 
