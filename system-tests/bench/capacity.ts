@@ -37,6 +37,7 @@ import { configMapData, renderChart, type K8sObject } from '../support/helm.js';
 import { highestRate, openLoop, type LoadRequest, type LoadResult } from '../support/load.js';
 import { buildServiceImage, podman, podmanMissing, startServiceContainer } from '../support/podman.js';
 import { cpuCores } from '../support/quantity.js';
+import { cpuSecondsOf } from '../../wiki-service/test/support/cpu.js';
 import type { PostgresServer } from '../../wiki-service/test/support/postgres.js';
 
 const SECONDS = Number(process.env.CAPACITY_SECONDS ?? 10);
@@ -118,12 +119,7 @@ interface Measured {
   cpuPerPod: number;
 }
 
-/** CPU time a process (all its threads) has used so far, in seconds: utime + stime of /proc/PID/stat. */
-function cpuSecondsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString());
+
 
 /**
  * Waits until every pod answers /health within 20 ms three times in a row: an overloaded
@@ -167,10 +163,10 @@ async function measure(pods: Pod[], workload: Workload, p99LimitMs: number, star
     async (rate) => {
       await untilIdle(pods);
       const before = await Promise.all(pods.map((pod) => readCpuStat(pod.cpuDir)));
-      const cpuBefore = pods.reduce((sum, pod) => sum + cpuSecondsOf(pod.pid), 0);
+      const cpuBefore = pods.reduce((sum, pod) => sum + cpuSecondsOf([pod.pid]), 0);
       const started = performance.now();
       const result = await openLoop(targets, rate, SECONDS, WORKLOADS[workload]);
-      cpuPerPod.set(rate, (pods.reduce((sum, pod) => sum + cpuSecondsOf(pod.pid), 0) - cpuBefore) / ((performance.now() - started) / 1000) / pods.length);
+      cpuPerPod.set(rate, (pods.reduce((sum, pod) => sum + cpuSecondsOf([pod.pid]), 0) - cpuBefore) / ((performance.now() - started) / 1000) / pods.length);
       const after = await Promise.all(pods.map((pod) => readCpuStat(pod.cpuDir)));
       const periods = after.reduce((sum, stat, i) => sum + stat.periods - before[i]!.periods, 0);
       const throttled = after.reduce((sum, stat, i) => sum + stat.throttled - before[i]!.throttled, 0);

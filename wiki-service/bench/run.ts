@@ -39,6 +39,7 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import { createPostsRepository, type PostsRepository } from '../src/repositories/posts.js';
 import { createUsersRepository, type UsersRepository } from '../src/repositories/users.js';
 import { PostgresServer } from '../test/support/postgres.js';
+import { CLOCK_TICKS, cpuSecondsOf } from '../test/support/cpu.js';
 import { startService, type ServiceProcess } from '../test/support/service.js';
 
 const CONNECTIONS = 32;
@@ -341,22 +342,6 @@ async function withCpu(pid: number, postgresPid: number, run: () => Promise<Timi
   const requests = measured.rps * SECONDS;
   const perRequest = (seconds: number) => (1e6 * Math.max(0, seconds)) / requests;
   return { ...measured, cpu: { process: perRequest(process_), postgres: perRequest(postgres), rest: perRequest(machine - process_ - postgres) } };
-}
-
-const CLOCK_TICKS = 100; // USER_HZ: /proc counts CPU time in 1/100 s on Linux
-
-/** CPU time the processes have used so far, in seconds (utime + stime, all their threads). */
-function cpuSecondsOf(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // the process has exited since it was listed
-    }
-  }
-  return ticks / CLOCK_TICKS;
 }
 
 /** The postmaster and its children (backends, background workers), from /proc. */

@@ -1,0 +1,21 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+// CPU time as Linux's /proc counts it, for the benchmarks (npm run bench, bench:capacity).
+
+/** /proc's unit of CPU time: clock ticks per second (USER_HZ, 100 on Linux). */
+export const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString());
+
+/** CPU time the processes have used so far, in seconds (utime + stime, all their threads). */
+export function cpuSecondsOf(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the process has exited since it was listed
+    }
+  }
+  return ticks / CLOCK_TICKS;
+}
