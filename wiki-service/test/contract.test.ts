@@ -106,6 +106,18 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect(response.text).not.toMatch(/route="\/user\/1"/);
     });
 
+    test("GET /metrics has every route's 500 and 503 series before any error, so a first error shows in rate()", async () => {
+      const response = await api.get('/metrics');
+      const errorSeries = (status: string) =>
+        [...response.text.matchAll(new RegExp(`^http_requests_total\\{method="(\\w+)",route="([^"]+)",status_code="${status}"\\} (\\d+)$`, 'gm'))].map(([, method, route]) => `${method} ${route}`);
+      const routes = ['GET /', 'POST /users', 'GET /users', 'GET /user/:id', 'GET /users/:id', 'GET /users/:id/posts', 'PATCH /users/:id', 'DELETE /users/:id', 'POST /posts', 'GET /posts', 'GET /posts/:id', 'PATCH /posts/:id', 'DELETE /posts/:id'];
+      for (const status of ['500', '503']) {
+        expect(errorSeries(status)).toEqual(expect.arrayContaining(routes));
+        // Not the probes and scrapes the objective leaves out, nor Fastify's HEAD copies.
+        expect(errorSeries(status).filter((series) => /HEAD|\/health|\/ready|\/metrics/.test(series))).toEqual([]);
+      }
+    });
+
     test('counters rise by exactly one per committed row', async () => {
       const users = await metric('users_created_total');
       const posts = await metric('posts_created_total');

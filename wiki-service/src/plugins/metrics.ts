@@ -23,6 +23,11 @@ declare module 'fastify' {
 // Route templates, not raw URLs, keep the label set small (/user/{id}, never /user/42).
 const UNMATCHED_ROUTE = 'unmatched';
 
+// The server errors the service answers (a bug; the database unavailable), and the
+// routes no user calls, which the availability objective leaves out.
+const SERVER_ERRORS = ['500', '503'];
+const NOT_IN_OBJECTIVE = new Set(['/health', '/ready', '/metrics']);
+
 export const metrics = fp(async (app: FastifyInstance) => {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -52,6 +57,19 @@ export const metrics = fp(async (app: FastifyInstance) => {
   });
 
   app.decorate('metrics', { registry, usersCreated, postsCreated });
+
+  // Each route's 5xx series exist from the start, at 0. A counter series that first
+  // appears at 1 has no earlier sample, so rate() cannot see that first error: a burst
+  // of 503s shorter than a scrape interval would be invisible to the objective's
+  // alerts. HEAD routes (Fastify's copies of the GETs) and hidden ones (documentation
+  // assets, /metrics) are left out.
+  app.addHook('onRoute', (route) => {
+    if (route.schema?.hide === true || NOT_IN_OBJECTIVE.has(route.url)) return;
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD') continue;
+      for (const status_code of SERVER_ERRORS) requests.inc({ method, route: route.url, status_code }, 0);
+    }
+  });
 
   app.addHook('onResponse', async (request, reply) => {
     const labels = {
