@@ -381,6 +381,14 @@ describe('the Kubernetes schema check itself', () => {
     broken.spec.podMetricsEndpoints[0].interval = 'every 30 seconds';
     expect(() => validateAgainstKubernetesSchema(broken)).toThrow(/interval/);
   });
+
+  it("rejects a PrometheusRule that the Prometheus Operator's CRD would reject", async () => {
+    const rule = (await renderChart([join(CI_DIR, 'existing-monitoring-values.yaml')])).find((object) => object.kind === 'PrometheusRule')!;
+    expect(() => validateAgainstKubernetesSchema(rule)).not.toThrow();
+    const broken = structuredClone(rule);
+    broken.spec.groups[0].rules[0].for = 'two minutes';
+    expect(() => validateAgainstKubernetesSchema(broken)).toThrow(/for/);
+  });
 });
 
 describe('for a cluster that already runs a monitoring stack (ci/existing-monitoring-values.yaml)', () => {
@@ -390,9 +398,10 @@ describe('for a cluster that already runs a monitoring stack (ci/existing-monito
   });
   const apiDeployment = () => componentObject(objects, 'Deployment', 'api')!;
 
-  it('off by default: no PodMonitor, no prometheus.io annotations', async () => {
+  it('off by default: no PodMonitor, PrometheusRule or prometheus.io annotations', async () => {
     const defaults = await renderChart();
     expect(byKind(defaults, 'PodMonitor')).toEqual([]);
+    expect(byKind(defaults, 'PrometheusRule')).toEqual([]);
     const annotations = componentObject(defaults, 'Deployment', 'api')!.spec.template.metadata.annotations;
     expect(Object.keys(annotations).filter((key) => key.startsWith('prometheus.io/'))).toEqual([]);
   });
@@ -809,7 +818,7 @@ describe('Grafana (phase 8)', () => {
     expect(grafanaOf(sub)!.spec.template.metadata.annotations['checksum/config']).not.toBe(grafanaOf(objects)!.spec.template.metadata.annotations['checksum/config']);
   });
 
-  it("exactly one data source: the chart's Prometheus, default, with the uid every panel names, not editable", async () => {
+  it("exactly one data source: the chart's Prometheus, not editable, and the default, which the dashboards' $datasource variable then picks", async () => {
     const datasources = parseYaml(configMap(objects, 'provisioning')!.data['datasources.yaml']) as any;
     expect(datasources.datasources).toHaveLength(1);
     const prometheus = componentObject(objects, 'Service', 'prometheus')!;
@@ -844,6 +853,9 @@ describe('Grafana (phase 8)', () => {
     const without = await renderChart([], ['grafana.enabled=false']);
     expect(grafanaOf(without)).toBeUndefined();
     expect(configMap(without, 'dashboards')!.metadata.labels.grafana_dashboard).toBe('1');
+    // Without the chart's Prometheus, its dashboard would show another one's, or nothing.
+    const existing = await renderChart([join(CI_DIR, 'existing-monitoring-values.yaml')]);
+    expect(Object.keys(configMap(existing, 'dashboards')!.data).sort()).toEqual(['api.json', 'creation.json', 'postgresql.json']);
     // No label and no Grafana (ci/no-monitoring-values.yaml): no dashboards at all.
     expect(configMap(await renderChart([join(CI_DIR, 'no-monitoring-values.yaml')]), 'dashboards')).toBeUndefined();
   });
@@ -969,6 +981,24 @@ describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => 
   it('docs/PHASE9_INGRESS.md shows that computed table', () => {
     const doc = readFileSync(join(REPO_ROOT, 'docs', 'PHASE9_INGRESS.md'), 'utf8');
     expect(doc).toContain(connectionsTable(connections()));
+  });
+
+  it("a cluster's Prometheus (networkPolicy.externalPrometheus) may scrape the API and the exporter, and the chart's Grafana may query it; nothing else in its namespace may", async () => {
+    const monitoring = { 'kubernetes.io/metadata.name': 'monitoring' };
+    const clusterPrometheus: Endpoint = { name: 'cluster Prometheus', labels: { 'app.kubernetes.io/name': 'prometheus' }, namespaceLabels: monitoring, ports: [{ protocol: 'TCP', port: 9090 }], inRelease: false };
+    const otherMonitoringPod: Endpoint = { name: 'another monitoring pod', labels: { 'app.kubernetes.io/name': 'grafana' }, namespaceLabels: monitoring, ports: [{ protocol: 'TCP', port: 9090 }], inRelease: false };
+    const lines = async (set: string[]) => {
+      const rendered = await renderChart([join(CI_DIR, 'existing-monitoring-values.yaml')], ['networkPolicy.enabled=true', ...set]);
+      return allowedConnections(byKind(rendered, 'NetworkPolicy'), NAMESPACE_LABELS, [...releasePods(rendered, NAMESPACE_LABELS), ...OUTSIDE, clusterPrometheus, otherMonitoringPod]);
+    };
+    const withGrafana = ['grafana.enabled=true', 'grafana.prometheusUrl=http://kube-prometheus-stack-prometheus.monitoring:9090'];
+    const connected = await lines(withGrafana);
+    expect(connected).toEqual(expect.arrayContaining(['cluster Prometheus -> api:8000/TCP', 'cluster Prometheus -> postgresql:9187/TCP', 'grafana -> cluster Prometheus:9090/TCP']));
+    expect(connected.filter((line) => line.includes('another monitoring pod'))).toEqual([]);
+    expect(connected.filter((line) => line.startsWith('grafana -> ') && !line.includes('DNS'))).toEqual(['grafana -> cluster Prometheus:9090/TCP']);
+    // Without the peers, the same release keeps the cluster's Prometheus out.
+    const closed = await lines([...withGrafana, 'networkPolicy.externalPrometheus.peers=null']);
+    expect(closed.filter((line) => line.includes('cluster Prometheus'))).toEqual([]);
   });
 
   it('without the policies, everything would be allowed (the evaluation can tell)', async () => {

@@ -150,6 +150,10 @@ describe('compose.yaml: the whole system without Kubernetes', () => {
       [['api-1:8000'], { namespace: 'compose', pod: 'api-1' }],
       [['api-2:8000'], { namespace: 'compose', pod: 'api-2' }],
     ]);
+    // The chart's rules select the release's namespace: rendered for the one given here.
+    for (const file of ['recording.yaml', 'slo.yaml', 'alerts.yaml']) expect(readFileSync(join(rendered, 'rules', file), 'utf8'), file).toContain('job="wiki-api", namespace="compose"');
+    // Prometheus's and Alertmanager's own series carry it too: the Prometheus dashboard chooses by it.
+    for (const job of ['prometheus', 'alertmanager']) expect(own.scrape_configs.find((candidate) => candidate.job_name === job)!.static_configs[0]!.labels, job).toEqual({ namespace: 'compose' });
   });
 
   describe.skipIf(skipTools)('with promtool and amtool', () => {

@@ -47,6 +47,9 @@ async function typecheck(name: string, dashboards: Record<string, string>): Prom
   }
 }
 
+// The PromQL functions and keywords the dashboards use (anything else is a metric).
+const PROMQL_WORDS = new Set(['sum', 'max', 'min', 'count', 'rate', 'increase', 'histogram_quantile', 'label_replace', 'label_values', 'vector', 'time', 'or', 'and', 'bool']);
+
 describe('the dashboards in wiki-chart/dashboards/', () => {
   const files = dashboardFiles();
 
@@ -80,17 +83,50 @@ describe('the dashboards in wiki-chart/dashboards/', () => {
     expect(creation.title.toLowerCase()).toBe('creation');
   });
 
-  it('query only the provisioned Prometheus data source', () => {
+  it('read the data source the $datasource variable chooses: no data source uid is written in them', () => {
+    const chosen = { type: 'prometheus', uid: '${datasource}' };
     for (const { name, dashboard } of files) {
+      const [first, ...others] = dashboard.templating.list;
+      // A Prometheus data source variable, which defaults to Grafana's default data source.
+      expect(first, name).toMatchObject({ name: 'datasource', type: 'datasource', query: 'prometheus' });
       for (const panel of panelsOf(dashboard)) {
-        expect(panel.datasource, `${name}: ${panel.title}`).toEqual({ type: 'prometheus', uid: DASHBOARD_DATASOURCE_UID });
-        for (const target of panel.targets) expect(target.datasource, `${name}: ${panel.title}`).toEqual(panel.datasource);
+        expect(panel.datasource, `${name}: ${panel.title}`).toEqual(chosen);
+        for (const target of panel.targets) expect(target.datasource, `${name}: ${panel.title}`).toEqual(chosen);
       }
-      for (const variable of dashboard.templating.list) expect(variable.datasource, `${name}: $${variable.name}`).toEqual({ type: 'prometheus', uid: DASHBOARD_DATASOURCE_UID });
-      // No other data source anywhere in the file (annotations, library panels, ...).
+      for (const variable of others) expect(variable.datasource, `${name}: $${variable.name}`).toEqual(chosen);
+      // No data source named anywhere else in the file (annotations, library panels, ...).
       const uidsInFile = [...readFileSync(join(CHART_DIR, 'dashboards', name), 'utf8').matchAll(/"uid": "([^"]+)"/g)].map((match) => match[1]);
-      expect(new Set(uidsInFile.filter((uid) => uid !== dashboard.uid))).toEqual(new Set([DASHBOARD_DATASOURCE_UID]));
+      expect(new Set(uidsInFile.filter((uid) => uid !== dashboard.uid)), name).toEqual(new Set(['${datasource}']));
     }
+  });
+
+  it('every query filters by job and by the $namespace variable: a Prometheus shared by several releases shows each its own', () => {
+    let selectors = 0;
+    for (const { name, dashboard } of files) {
+      expect(dashboard.templating.list.map((variable) => variable.name), name).toContain('namespace');
+      const queries = [...panelsOf(dashboard).flatMap((panel) => panel.targets.map((target) => ({ where: `${name}: ${panel.title}`, expr: target.expr })))];
+      for (const variable of dashboard.templating.list.filter((candidate) => candidate.type === 'query')) {
+        const text = typeof variable.query === 'string' ? variable.query : variable.query.query;
+        // label_values(selector, label): the label named last is no metric.
+        queries.push({ where: `${name}: $${variable.name}`, expr: text.replace(/,\s*\w+\)$/, ')') });
+      }
+      for (const { where, expr } of queries) {
+        // Every series selector: a metric name and its braces (not functions' parentheses).
+        for (const [selector, metric, matchers] of expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}/g)) {
+          selectors++;
+          // The namespace variable's own query lists the namespaces: it alone has no namespace matcher.
+          if (!(where.endsWith('$namespace'))) expect(matchers, `${where}: ${selector}`).toContain('namespace="$namespace"');
+          // The scrape durations of every target of the chart's Prometheus, whatever their job.
+          if (!(name === 'prometheus.json' && metric === 'scrape_duration_seconds')) expect(matchers, `${where}: ${selector}`).toMatch(/\bjob="[^"]+"/);
+        }
+        // What is left once selectors, strings, ranges and grouping labels are gone may
+        // only be PromQL's functions and keywords: a bare metric name would be unfiltered.
+        const rest = expr.replace(/[a-zA-Z_:][a-zA-Z0-9_:]*\{[^}]*\}/g, ' ').replace(/"[^"]*"/g, ' ').replace(/\[[^\]]*\]/g, ' ').replace(/\b(by|without) \([^)]*\)/g, ' ');
+        const words = [...rest.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)].map((match) => match[0]);
+        expect(words.filter((word) => !PROMQL_WORDS.has(word)), `${where}: a metric without matchers`).toEqual([]);
+      }
+    }
+    expect(selectors).toBeGreaterThan(40);
   });
 
   it('every panel says what it shows and what is normal, has a unit and a query', () => {
@@ -107,15 +143,18 @@ describe('the dashboards in wiki-chart/dashboards/', () => {
     }
   });
 
-  it('the 5xx panel counts the requests the availability objective counts, and the storage panel what the storage alert counts', () => {
+  it('the dashboards read the recording rules, and every recording rule is read by a dashboard; the 5xx panel is the objective\'s ratio', () => {
     const rules = (file: string) => readFileSync(join(CHART_DIR, 'rules', file), 'utf8');
     const panel = (file: string, title: string) => panelsOf(files.find((candidate) => candidate.name === file)!.dashboard).find((candidate) => candidate.title === title)!;
-    // The objective's matcher, as slo.yaml defines it.
-    const objectiveRequests = /\$requests := `job="wiki-api", (route!~"[^"]+")`/.exec(rules('slo.yaml'))![1]!;
-    const ratio = panel('api.json', '5xx ratio').targets[0]!.expr;
-    const selectors = [...ratio.matchAll(/http_requests_total\{([^}]*)\}/g)].map((match) => match[1]!);
-    expect(selectors).toHaveLength(2);
-    for (const selector of selectors) expect(selector).toContain(objectiveRequests);
+    const recorded = new Set(['recording.yaml', 'slo.yaml', 'postgresql.yaml'].flatMap((file) => [...rules(file).matchAll(/record: ([^\s{]+)(\{\{ \$window \}\})?/g)].map((match) => (match[2] === undefined ? match[1]! : `${match[1]}5m`))));
+    const expressions = files.flatMap(({ dashboard }) => panelsOf(dashboard).flatMap((candidate) => candidate.targets.map((target) => target.expr))).join('\n');
+    // Recorded series are named level:metric:operations; a dashboard reads only those recorded.
+    const readByDashboards = new Set([...expressions.matchAll(/([a-z_]+:[a-z0-9_:]+)\{/g)].map((match) => match[1]!));
+    for (const metric of readByDashboards) expect(recorded.has(metric), `${metric} is read but recorded by no rule`).toBe(true);
+    const recordingRules = [...rules('recording.yaml').matchAll(/record: (\S+)/g)].map((match) => match[1]!);
+    expect(recordingRules.length).toBeGreaterThanOrEqual(4);
+    for (const metric of recordingRules) expect(readByDashboards.has(metric), `${metric} is recorded but no dashboard reads it`).toBe(true);
+    expect(panel('api.json', '5xx ratio').targets[0]!.expr).toBe('job:slo_availability_errors:ratio_rate5m{job="wiki-api", namespace="$namespace"}');
     // The metrics PrometheusStorageNearRetentionSize adds up, all of them in the panel.
     const alert = /alert: PrometheusStorageNearRetentionSize[\s\S]*?expr: \|([\s\S]*?)for:/.exec(rules('alerts.yaml'))![1]!;
     const used = [...alert.matchAll(/(prometheus_tsdb_\w+)\{/g)].map((match) => match[1]!).filter((metric) => metric !== 'prometheus_tsdb_retention_limit_bytes');
@@ -124,17 +163,26 @@ describe('the dashboards in wiki-chart/dashboards/', () => {
     for (const metric of used) expect(storage).toContain(metric);
   });
 
-  it('the API dashboard lets one choose the namespace and the pods', () => {
+  it('the API dashboard lets one choose the namespace and the pods: the process panels show the chosen pods, the request panels the whole release (recorded)', () => {
     const api = files.find((file) => file.name === 'api.json')!.dashboard as GrafanaDashboard;
-    expect(api.templating.list.map((variable) => variable.name)).toEqual(['namespace', 'pod']);
+    expect(api.templating.list.map((variable) => variable.name)).toEqual(['datasource', 'namespace', 'pod']);
+    const recorded = (expr: string) => /[a-z_]+:[a-z0-9_:]+\{/.test(expr);
     for (const panel of panelsOf(api)) {
-      for (const target of panel.targets) expect(target.expr, panel.title).toContain('namespace="$namespace"');
+      for (const target of panel.targets) {
+        if (recorded(target.expr)) expect(target.expr, panel.title).not.toContain('$pod');
+        else expect(target.expr, panel.title).toContain('pod=~"$pod"');
+      }
     }
+    expect(panelsOf(api).filter((panel) => panel.targets.every((target) => recorded(target.expr))).map((panel) => panel.title)).toEqual([
+      'Requests per second by route and status class',
+      '5xx ratio',
+      'Latency by route (p50, p95, p99)',
+    ]);
   });
 
   it('the PostgreSQL dashboard lets one choose the namespace, and reads only the exporter of the release there', () => {
     const postgresql = files.find((file) => file.name === 'postgresql.json')!.dashboard as GrafanaDashboard;
-    expect(postgresql.templating.list.map((variable) => variable.name)).toEqual(['namespace']);
+    expect(postgresql.templating.list.map((variable) => variable.name)).toEqual(['datasource', 'namespace']);
     for (const panel of panelsOf(postgresql)) {
       for (const target of panel.targets) expect(target.expr, panel.title).toContain('job="postgresql", namespace="$namespace"');
     }

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { CHART_DIR, configMapData, renderChart, REPO_ROOT, type K8sObject } from './support/helm.js';
 import {
   ALERTMANAGER,
@@ -126,14 +126,15 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
     expect(alerts.filter((alert) => alert !== 'Watchdog' && !silent.has(alert)), 'alerts never expected to stay silent').toEqual([]);
   });
 
-  it('the objectives and the latency threshold come from values, and the result still passes `promtool check rules`', async () => {
-    const tighter = await renderChart([], ['alerting.availability.objective=0.999', 'alerting.latency.objective=0.95', 'alerting.latency.thresholdSeconds=0.5']);
+  it('the objectives, the latency threshold and the minimum of requests come from values, and the result still passes `promtool check rules`', async () => {
+    const tighter = await renderChart([], ['alerting.availability.objective=0.999', 'alerting.latency.objective=0.95', 'alerting.latency.thresholdSeconds=0.5', 'alerting.minimumRequests=500']);
     const tighterDir = join(dir, 'tighter');
     await writeRenderedPrometheusConfig(tighter, tighterDir);
     const slo = await readFile(join(tighterDir, 'rules', 'slo.yaml'), 'utf8');
     expect(slo).toContain('job:slo_availability_errors:ratio_rate1h > (14.4 * (1 - 0.999))');
     expect(slo).toContain('job:slo_latency_errors:ratio_rate3d > (1 * (1 - 0.95))');
     expect(slo).toContain('le="0.5"');
+    for (const [window, seconds] of [['1h', 3600], ['6h', 21600], ['3d', 259200]]) expect(slo).toContain(`job:slo_requests:rate${window} * ${seconds} >= 500\n`);
     const fastBurn = (parseYaml(slo) as RuleFile).groups[0]!.rules.find((rule) => rule.alert === 'WikiApiAvailabilityBudgetFastBurn')!;
     expect(fastBurn.annotations!.description).toContain('the objective allows 0.1% over 30 days');
     const result = await promtool(['check', 'rules', join(tighterDir, 'rules', 'slo.yaml')]);
@@ -178,6 +179,39 @@ tests:
 `,
     );
     const result = await promtool(['test', 'rules', testFile]);
+    expect(result.ok, result.output).toBe(true);
+  });
+
+  it("the PrometheusRule (alerting.prometheusRule) holds the chart's rule groups as rendered, but those about its own Prometheus; promtool checks them, and the unit tests pass on them", { timeout: 120_000 }, async () => {
+    const existing = await renderChart([join(CHART_DIR, 'ci', 'existing-monitoring-values.yaml')]);
+    const rules = existing.filter((object) => object.kind === 'PrometheusRule');
+    expect(rules).toHaveLength(1);
+    const groups = rules[0]!.spec.groups as RuleFile['groups'];
+    // The chart's own Prometheus's files, from the same release with the defaults.
+    const files = Object.fromEntries(Object.entries(configMapData(objects, 'prometheus-rules')).map(([file, text]) => [file, parseYaml(text) as RuleFile]));
+    const ownStack = ['watchdog', 'prometheus.alerts', 'alertmanager.alerts'];
+    const expected = Object.values(files).flatMap((file) => file.groups).filter((group) => !ownStack.includes(group.name));
+    expect(groups.map((group) => group.name).sort()).toEqual(expected.map((group) => group.name).sort());
+    expect(groups.map((group) => group.name)).toEqual(expect.arrayContaining(['wiki-api.recording', 'wiki-api.slo', 'wiki-api.alerts', 'postgresql.alerts']));
+    for (const group of groups) expect(group, group.name).toEqual(expected.find((candidate) => candidate.name === group.name));
+
+    // The operator's groups, laid out in the files they came from, for promtool.
+    const ruleDir = join(dir, 'prometheus-rule');
+    const testFiles = await layOutRuleTests(objects, ruleDir);
+    const complete: string[] = [];
+    for (const [file, rendered] of Object.entries(files)) {
+      const fromOperator = groups.filter((group) => rendered.groups.some((candidate) => candidate.name === group.name));
+      await writeFile(join(ruleDir, 'rules', file), stringifyYaml({ groups: fromOperator }));
+      if (fromOperator.length === rendered.groups.length) complete.push(file);
+    }
+    expect(complete.sort()).toEqual(['postgresql.yaml', 'recording.yaml', 'slo.yaml']);
+    const checked = await promtool(['check', 'rules', ...Object.keys(files).map((file) => join(ruleDir, 'rules', file))]);
+    expect(checked.ok, checked.output).toBe(true);
+    // Every unit test whose rule files the PrometheusRule holds whole (alerts.yaml's
+    // tests include the own-stack groups).
+    const runnable = testFiles.filter((file) => !file.endsWith('alerts_test.yaml'));
+    expect(runnable).toHaveLength(4);
+    const result = await promtool(['test', 'rules', ...runnable]);
     expect(result.ok, result.output).toBe(true);
   });
 

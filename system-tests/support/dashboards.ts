@@ -5,7 +5,7 @@ import { CHART_DIR } from './helm.js';
 // The Grafana dashboards of wiki-chart/dashboards/, and Grafana's interpolation of
 // their queries, so the stack test can run each one as Grafana would.
 
-/** The uid of the Prometheus data source the chart provisions; every panel queries it. */
+/** The uid of the Prometheus data source the chart provisions, Grafana's default: the dashboards' $datasource variable picks it. */
 export const DASHBOARD_DATASOURCE_UID = 'wiki-prometheus';
 
 export interface GrafanaTarget {

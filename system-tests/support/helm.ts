@@ -72,9 +72,9 @@ export function configMapData(objects: K8sObject[], suffix: string): Record<stri
   return found.data as Record<string, string>;
 }
 
-/** `helm template` with the given values files and --set values; throws with helm's message on failure. */
-export async function renderChart(valuesFiles: string[] = [], set: string[] = []): Promise<K8sObject[]> {
-  const args = ['template', RELEASE, CHART_DIR, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION];
+/** `helm template` with the given values files and --set values (in NAMESPACE, or another); throws with helm's message on failure. */
+export async function renderChart(valuesFiles: string[] = [], set: string[] = [], namespace = NAMESPACE): Promise<K8sObject[]> {
+  const args = ['template', RELEASE, CHART_DIR, '--namespace', namespace, '--kube-version', KUBE_VERSION];
   for (const file of valuesFiles) args.push('--values', file);
   for (const value of set) args.push('--set', value);
   const result = await helm(args);

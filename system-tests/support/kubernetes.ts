@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { PodMonitor, PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import type { K8sObject } from './helm.js';
 
 // Validation of rendered objects against the Kubernetes API's own OpenAPI schemas,
@@ -15,6 +15,7 @@ export const LONG_RUNNING_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'];
 
 const CUSTOM_RESOURCES: Record<string, new (data: any) => { validate(): void }> = {
   'monitoring.coreos.com/v1 PodMonitor': PodMonitor,
+  'monitoring.coreos.com/v1 PrometheusRule': PrometheusRule,
 };
 
 /** Throws with the schema's complaint when the object is not a valid one of its kind. */

@@ -199,3 +199,17 @@ export function syntheticHistory(exposition: string, hours: number, intervalSeco
   lines.push('# EOF');
   return { text: `${lines.join('\n')}\n`, samples: series.length * steps };
 }
+
+/** One sample of an instant query's result (Prometheus's HTTP API, resultType vector). */
+export interface Sample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+/** An instant query against the Prometheus at `baseUrl`; throws with Prometheus's error. */
+export async function instantQuery(baseUrl: string, promql: string): Promise<Sample[]> {
+  const response = await fetch(`${baseUrl}/api/v1/query?query=${encodeURIComponent(promql)}`);
+  const body = (await response.json()) as { status: string; data: { result: Sample[] }; error?: string };
+  if (body.status !== 'success') throw new Error(`query ${promql}: ${body.error}`);
+  return body.data.result;
+}

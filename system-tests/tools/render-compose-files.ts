@@ -15,11 +15,13 @@ import { configMapData, REPO_ROOT, renderChart } from '../support/helm.js';
 import { renderedAlertmanagerConfig } from '../support/prometheus.js';
 
 export const RENDERED_DIR = join(REPO_ROOT, 'compose', 'rendered');
+/** The namespace label compose/prometheus.yml gives the API's series; the rules select it. */
+export const COMPOSE_NAMESPACE = 'compose';
 
 export async function renderComposeFiles(outDir: string, valuesFiles: string[] = [], set: string[] = []): Promise<void> {
   // No postgres_exporter runs in compose.yaml: without it, the PostgreSQL rules would
   // only report it missing (PostgresqlDown).
-  const objects = await renderChart(valuesFiles, ['fullnameOverride=wiki', 'postgresql.metrics.enabled=false', ...set]);
+  const objects = await renderChart(valuesFiles, ['fullnameOverride=wiki', 'postgresql.metrics.enabled=false', ...set], COMPOSE_NAMESPACE);
   await rm(outDir, { recursive: true, force: true });
   // The rule files only: compose has its own prometheus.yml (no pod discovery there).
   await mkdir(join(outDir, 'rules'), { recursive: true });

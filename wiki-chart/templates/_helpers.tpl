@@ -568,3 +568,15 @@ Usage: include "wiki-chart.prometheus.podScrapeJob" (dict "context" $ "job" "wik
     - source_labels: [__meta_kubernetes_pod_name]
       target_label: pod
 {{- end -}}
+
+{{/*
+The label matchers that scope the API's and PostgreSQL's rules to this release's
+series: the job name, and the release's namespace. The chart's own Prometheus sees
+only this namespace anyway; a Prometheus shared by several releases (through the
+PrometheusRule, alerting.prometheusRule) then evaluates each release's rules on its
+own series, and each release's alerts and recorded series carry its namespace.
+Usage: include "wiki-chart.rules.matchers" (dict "context" $ "job" "wiki-api")
+*/}}
+{{- define "wiki-chart.rules.matchers" -}}
+job={{ .job | quote }}, namespace={{ .context.Release.Namespace | quote }}
+{{- end -}}
