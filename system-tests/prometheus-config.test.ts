@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { CHART_DIR, configMapData, renderChart, REPO_ROOT, type K8sObject } from './support/helm.js';
+import { dashboardFiles, interpolate, panelsOf } from './support/dashboards.js';
+import { CHART_DIR, configMapData, NAMESPACE, renderChart, REPO_ROOT, type K8sObject } from './support/helm.js';
 import {
   ALERTMANAGER,
   AMTOOL,
@@ -212,6 +213,39 @@ tests:
     const runnable = testFiles.filter((file) => !file.endsWith('alerts_test.yaml'));
     expect(runnable).toHaveLength(4);
     const result = await promtool(['test', 'rules', ...runnable]);
+    expect(result.ok, result.output).toBe(true);
+  });
+
+  it("the API dashboard's budget-left panel, run by promtool on the rendered rules: an hour with 0.25% of requests failing and 0.5% slow has spent half of each budget", async () => {
+    const panel = panelsOf(dashboardFiles().find((file) => file.name === 'api.json')!.dashboard).find((candidate) => candidate.title === 'Error budget left over 30 days')!;
+    const unitDir = join(dir, 'budget');
+    await writeRenderedPrometheusConfig(objects, unitDir);
+    const series = (name: string, labels: string, values: string) => ({ series: `${name}{job="wiki-api", namespace="${NAMESPACE}", pod="api-a", method="GET", route="/user/:id"${labels}}`, values });
+    const test = {
+      rule_files: ['rules/slo.yaml'],
+      evaluation_interval: '1m',
+      tests: [
+        {
+          interval: '1m',
+          // 1000 requests a minute: 2.5 answered 503, 5 slower than 0.25 s.
+          input_series: [
+            series('http_requests_total', ', status_code="200"', '0+997.5x60'),
+            series('http_requests_total', ', status_code="503"', '0+2.5x60'),
+            series('http_request_duration_seconds_count', ', status_code="200"', '0+1000x60'),
+            series('http_request_duration_seconds_bucket', ', status_code="200", le="0.25"', '0+995x60'),
+          ],
+          promql_expr_test: panel.targets.map((target) => ({
+            expr: `abs((${interpolate(target.expr, { scrapeIntervalSeconds: 15, intervalSeconds: 15, variables: { namespace: NAMESPACE } })}) - 0.5) < bool 1e-9`,
+            eval_time: '60m',
+            exp_samples: [{ labels: `{job="wiki-api", namespace="${NAMESPACE}"}`, value: 1 }],
+          })),
+        },
+      ],
+    };
+    expect(test.tests[0]!.promql_expr_test).toHaveLength(2);
+    const testFile = join(unitDir, 'budget_test.yaml');
+    await writeFile(testFile, stringifyYaml(test));
+    const result = await promtool(['test', 'rules', testFile]);
     expect(result.ok, result.output).toBe(true);
   });
 
