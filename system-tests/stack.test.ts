@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '../wiki-service/test/support/http.js';
 import { freePort, type PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
-import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase, writeChartScripts } from './support/chart-env.js';
+import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
 import { startDaemon, type Daemon } from './support/daemon.js';
 import { dashboardFiles, interpolate, panelsOf, variableQuery } from './support/dashboards.js';
 import { CHART_DIR, configMapData, NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
@@ -20,17 +20,14 @@ import {
   AMTOOL,
   instantQuery,
   POSTGRES_EXPORTER,
-  postgresExporterInvocation,
   PROMETHEUS,
   PROMTOOL,
   podTarget,
   prometheusMissing,
   renderedAlertmanagerConfig,
-  renderedPrometheusYml,
   syntheticHistory,
-  withFileDiscovery,
-  writeRenderedPrometheusConfig,
 } from './support/prometheus.js';
+import { alertmanagerInvocation, exporterInvocation, prometheusInvocation } from './support/local-stack.js';
 import { skipLoudly } from './support/skip.js';
 import { sleep, until } from './support/wait.js';
 
@@ -174,31 +171,12 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
       apis.push(await startService({ ...pointedAt(postgres, env), SHUTDOWN_DELAY_SECONDS: '0' }));
     }
     // postgres_exporter as PostgreSQL's pod runs it (phase 11), beside that server.
-    const scriptsDir = join(workDir, 'postgresql-scripts');
-    await writeChartScripts(objects, scriptsDir);
     const exporterPort = await freePort();
-    const { args: exporterArgs, env: exporterEnv } = postgresExporterInvocation(objects, exporterPort, postgres.port, scriptsDir);
+    const { args: exporterArgs, env: exporterEnv } = await exporterInvocation(objects, workDir, exporterPort, postgres.port);
     exporter = startDaemon(POSTGRES_EXPORTER, exporterArgs, exporterEnv);
 
-    // Prometheus's files, as the pod mounts them, with discovery swapped.
-    const configDir = join(workDir, 'etc-prometheus');
-    const targetsFile = join(workDir, 'api-pods.json');
-    const postgresqlTargetsFile = join(workDir, 'postgresql-pods.json');
-    await writeFile(
-      postgresqlTargetsFile,
-      JSON.stringify([
-        podTarget(`127.0.0.1:${exporterPort}`, POSTGRESQL_POD, NAMESPACE, { __meta_kubernetes_pod_container_name: 'postgres-exporter', __meta_kubernetes_pod_container_port_name: 'metrics' }),
-        // The same pod's PostgreSQL port: the job keeps only the exporter's.
-        podTarget(`127.0.0.1:${postgres.port}`, POSTGRESQL_POD, NAMESPACE, { __meta_kubernetes_pod_container_name: 'postgresql', __meta_kubernetes_pod_container_port_name: 'postgresql' }),
-      ]),
-    );
-    const targets = apis.map((api, i) => podTarget(new URL(api.baseUrl).host, POD_NAMES[i]!, NAMESPACE));
-    // A pod that is not Running: the chart's relabelling must drop it.
-    targets.push(podTarget('127.0.0.1:1', 'wiki-wiki-chart-api-6d5f8c7b9-pendng', NAMESPACE, { __meta_kubernetes_pod_phase: 'Pending' }));
-    await writeFile(targetsFile, JSON.stringify(targets));
     // Alertmanager: the rendered configuration and arguments, its webhook served here.
-    const alertmanagerConfig = renderedAlertmanagerConfig(objects);
-    const webhookUrl = new URL(/url: (http:\/\/127\.0\.0\.1:\d+\/\S+)/.exec(alertmanagerConfig)![1]!);
+    const webhookUrl = new URL(/url: (http:\/\/127\.0\.0\.1:\d+\/\S+)/.exec(renderedAlertmanagerConfig(objects))![1]!);
     webhook = createHttpServer((request, response) => {
       let body = '';
       request.on('data', (chunk) => (body += chunk));
@@ -208,34 +186,25 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
       });
     });
     await new Promise<void>((resolve, reject) => webhook!.once('error', reject).listen(Number(webhookUrl.port), '127.0.0.1', resolve));
-    const alertmanagerDir = join(workDir, 'etc-alertmanager');
-    await mkdir(alertmanagerDir);
-    await writeFile(join(alertmanagerDir, 'alertmanager.yml'), alertmanagerConfig);
     alertmanagerPort = await freePort();
-    const alertmanagerDeployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.name.endsWith('-alertmanager'))!;
-    alertmanagerArgs = [
-      ...(alertmanagerDeployment.spec.template.spec.containers[0].args as string[]).map((arg) =>
-        arg.replace('=/etc/alertmanager/', `=${alertmanagerDir}/`).replace('--storage.path=/alertmanager', `--storage.path=${join(workDir, 'alertmanager-data')}`),
-      ),
-      `--web.listen-address=127.0.0.1:${alertmanagerPort}`,
-    ];
+    alertmanagerArgs = await alertmanagerInvocation(objects, workDir, alertmanagerPort);
     await startAlertmanager();
 
-    // prometheus.yml with discovery swapped, and the Alertmanager Service's address
-    // (alerts and the scrape job) replaced by the local process's.
-    const alertmanagerService = `${alertmanagerDeployment.metadata.name}:9093`;
-    expect(renderedPrometheusYml(objects)).toContain(alertmanagerService);
-    const prometheusYml = withFileDiscovery(renderedPrometheusYml(objects), { 'wiki-api': targetsFile, postgresql: postgresqlTargetsFile }).replaceAll(alertmanagerService, `127.0.0.1:${alertmanagerPort}`);
-    await writeRenderedPrometheusConfig(objects, configDir, prometheusYml);
-
-    // The Deployment's own arguments, with the pod's paths mapped to local folders.
-    const deployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.name.endsWith('-prometheus'))!;
-    prometheusArgs = [
-      ...(deployment.spec.template.spec.containers[0].args as string[]).map((arg) =>
-        arg.replace('=/etc/prometheus/', `=${configDir}/`).replace('--storage.tsdb.path=/prometheus', `--storage.tsdb.path=${dataDir}`),
-      ),
-      `--web.listen-address=127.0.0.1:${PROMETHEUS_PORT}`,
-    ];
+    // Prometheus: the two API pods, PostgreSQL's pod, and a pod that is not Running
+    // (the chart's relabelling must drop it).
+    prometheusArgs = await prometheusInvocation(
+      objects,
+      workDir,
+      dataDir,
+      PROMETHEUS_PORT,
+      {
+        apiPods: apis.map((api, i) => ({ address: new URL(api.baseUrl).host, pod: POD_NAMES[i]! })),
+        postgresql: { exporter: `127.0.0.1:${exporterPort}`, server: `127.0.0.1:${postgres.port}`, pod: POSTGRESQL_POD },
+        alertmanager: `127.0.0.1:${alertmanagerPort}`,
+        namespace: NAMESPACE,
+      },
+      [podTarget('127.0.0.1:1', 'wiki-wiki-chart-api-6d5f8c7b9-pendng', NAMESPACE, { __meta_kubernetes_pod_phase: 'Pending' })],
+    );
     startPrometheus();
     await waitUntilReady();
   });
@@ -445,8 +414,11 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     expect(empty, 'panel queries that returned no data').toEqual([]);
 
     // The creation panel reads the recorded 5-minute rates: at the latest evaluation
-    // within 5 minutes of the start, that rate times 300 s is the number created
-    // (rate() extrapolates a little).
+    // within 5 minutes of the start, that rate times 300 s is about the number created.
+    // Only about: rate() extrapolates the increase it saw towards the window's edges,
+    // by up to 38% in these runs (series a few minutes old, scraped every 15 s). The
+    // bounds still fail a panel that counts a release twice, or another one too (2x
+    // or more); the exact sums are the test above.
     const creation = dashboardFiles().find((file) => file.name === 'creation.json')!.dashboard;
     expect(Date.now() - stackStartedAt, 'this check needs everything created within the last 5 minutes').toBeLessThan(270_000);
     for (const [legend, created] of [['users', USERS], ['posts', POSTS]] as const) {
@@ -455,7 +427,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
       const counted = Number(sample!.value[1]) * 300;
       console.log(`creation panel, ${legend}: recorded rate x 300 s = ${counted.toFixed(2)} (created: ${created})`);
       expect(counted).toBeGreaterThan(created * 0.8);
-      expect(counted).toBeLessThan(created * 1.35);
+      expect(counted).toBeLessThan(created * 1.5);
     }
 
     // The outage above spent availability budget: far more than 0.5% of these few

@@ -83,3 +83,18 @@ export async function renderChart(valuesFiles: string[] = [], set: string[] = []
     .map((document) => document.toJS() as K8sObject | null)
     .filter((object): object is K8sObject => object !== null);
 }
+
+/**
+ * A command line's values arguments, as helm takes them: `-f FILE` (or `--values
+ * FILE`, relative to where npm was started) and `--set key=value`.
+ */
+export function valuesArguments(args: string[]): { files: string[]; set: string[] } {
+  const files: string[] = [];
+  const set: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '-f' || args[i] === '--values') files.push(join(process.env.INIT_CWD ?? process.cwd(), args[++i]!));
+    else if (args[i] === '--set') set.push(args[++i]!);
+    else throw new Error(`unknown argument ${args[i]}: use -f <values file> or --set key=value`);
+  }
+  return { files, set };
+}

@@ -11,7 +11,7 @@
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { configMapData, REPO_ROOT, renderChart } from '../support/helm.js';
+import { configMapData, REPO_ROOT, renderChart, valuesArguments } from '../support/helm.js';
 import { renderedAlertmanagerConfig } from '../support/prometheus.js';
 
 export const RENDERED_DIR = join(REPO_ROOT, 'compose', 'rendered');
@@ -35,14 +35,7 @@ export async function renderComposeFiles(outDir: string, valuesFiles: string[] =
 }
 
 if (process.argv[1]?.endsWith('render-compose-files.ts')) {
-  const args = process.argv.slice(2);
-  const files: string[] = [];
-  const set: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '-f' || args[i] === '--values') files.push(join(process.env.INIT_CWD ?? process.cwd(), args[++i]!));
-    else if (args[i] === '--set') set.push(args[++i]!);
-    else throw new Error(`unknown argument ${args[i]}: use -f <values file> or --set key=value`);
-  }
+  const { files, set } = valuesArguments(process.argv.slice(2));
   await renderComposeFiles(RENDERED_DIR, files, set);
   console.log(`rendered the chart's files for compose.yaml into ${RENDERED_DIR}`);
 }

@@ -3,7 +3,11 @@
 // busy 2-core machine). `npm run build` always compiles.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// The package this script belongs to, wherever it is started from.
+process.chdir(join(dirname(fileURLToPath(import.meta.url)), '..'));
 
 // tsc writes every output file on each build, so server.js dates the last one.
 const BUILT = join('dist', 'server.js');
