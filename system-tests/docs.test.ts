@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CHART_DIR, helm, KUBE_VERSION, REPO_ROOT } from './support/helm.js';
@@ -47,6 +47,57 @@ describe.each(readdirSync(join(REPO_ROOT, 'docs')).filter((name) => name.endsWit
         .filter((line) => !known.has(line) && !known.has(line.replace(/\s+#.*$/, ''))),
     );
     expect(strangers).toEqual([]);
+  });
+
+  // An excerpt introduced by a paragraph that names chart files ("From
+  // `templates/prometheus-configmap.yaml`:") must come from those files, or from what
+  // they render: a line that is only found elsewhere in the chart is stale.
+  it('every YAML excerpt that names its file is taken from that file', async () => {
+    const doc = readFileSync(join(REPO_ROOT, 'docs', document), 'utf8');
+    const strangers: string[] = [];
+    for (const { files, block } of namedExcerpts(doc)) {
+      const texts: string[] = [];
+      for (const file of files) {
+        texts.push(readFileSync(join(CHART_DIR, file), 'utf8'));
+        const template = file.startsWith('rules/') ? 'templates/prometheus-rules-configmap.yaml' : file.startsWith('templates/') ? file : undefined;
+        if (template === undefined) continue;
+        const rendered = await helm(['template', 'wiki', CHART_DIR, '--namespace', 'wiki', '--show-only', template]);
+        expect(rendered.ok, rendered.output).toBe(true);
+        texts.push(rendered.output);
+      }
+      const known = new Set(texts.flatMap((text) => text.split('\n').map((line) => line.trim())));
+      for (const line of block.split('\n').map((candidate) => candidate.trim())) {
+        if (line === '' || line.startsWith('#') || known.has(line) || known.has(line.replace(/\s+#.*$/, ''))) continue;
+        strangers.push(`${files.join(', ')}: ${line}`);
+      }
+    }
+    expect(strangers).toEqual([]);
+  });
+});
+
+/** The YAML excerpts whose introducing paragraph names files of the chart, with those files. */
+function namedExcerpts(markdown: string): Array<{ files: string[]; block: string }> {
+  const excerpts: Array<{ files: string[]; block: string }> = [];
+  for (const match of markdown.matchAll(/```yaml\n([\s\S]*?)```/g)) {
+    const before = markdown.slice(0, match.index).trimEnd();
+    const paragraph = before.slice(before.lastIndexOf('\n\n') + 1);
+    const named = new Set(
+      [...paragraph.matchAll(/`(?:wiki-chart\/)?((?:templates|rules|ci|postgresql)\/[\w.-]+|values\.yaml|Chart\.yaml)`/g)]
+        .map((name) => name[1]!)
+        .filter((file) => existsSync(join(CHART_DIR, file))),
+    );
+    if (named.size > 0) excerpts.push({ files: [...named].sort(), block: match[1]! });
+  }
+  return excerpts;
+}
+
+describe('excerpts that name their file', () => {
+  it('are found (the search can fail)', () => {
+    expect(namedExcerpts('From `templates/prometheus-configmap.yaml`:\n\n```yaml\na: 1\n```\n\nNo name:\n\n```yaml\nb: 2\n```')).toEqual([
+      { files: ['templates/prometheus-configmap.yaml'], block: 'a: 1\n' },
+    ]);
+    const all = readdirSync(join(REPO_ROOT, 'docs')).flatMap((name) => namedExcerpts(readFileSync(join(REPO_ROOT, 'docs', name), 'utf8')));
+    expect(all.length).toBeGreaterThanOrEqual(8);
   });
 });
 
@@ -110,5 +161,42 @@ describe('the install commands of the documents', () => {
     const images = [...rendered.output.matchAll(/image: "?([^"\s]+)"?/g)].map((match) => match[1]!);
     expect(images.some((image) => image.includes('wiki-service'))).toBe(true);
     expect(images.filter((image) => image.startsWith('ghcr.io/example/'))).toEqual([]);
+  });
+});
+
+// The documents' cluster commands are written for release `wiki` in namespace `wiki`
+// (docs/OPERATIONS.md, first lines). A command that names a namespaced object and
+// leaves the namespace out runs in the default namespace and finds nothing, or
+// creates a second release there. So every `kubectl` or `helm` command that acts on
+// something namespaced says `-n`/`--namespace`, in code blocks and in inline code
+// alike. A bare `helm upgrade` or `kubectl logs` (no argument) names a command, not a
+// command to run. A manifest applied from a URL carries its own namespaces.
+const CLUSTER_WIDE = /^(helm (lint|template|repo|dependency|version|package|show|search|env|help)|kubectl (config|version|cluster-info|api-resources|explain|drain|cordon|uncordon|(get|describe|create|delete) (nodes?|namespaces?|ns|pv|crd|storageclass|ingressclass)\b|apply (--server-side )?-f https?:\/\/))/;
+const NAMESPACED = /(^|\s)(-n\s?\S|--namespace[= ]\S|-A\b|--all-namespaces)/;
+
+export function clusterCommandsWithoutNamespace(markdown: string): string[] {
+  const commands: string[] = [];
+  for (const block of markdown.matchAll(/```(?:bash|sh|shell|console)?\n([\s\S]*?)```/g)) {
+    for (const line of block[1]!.replace(/\\\n\s*/g, ' ').split('\n')) {
+      // Each command of a pipeline, list or substitution, without its comment.
+      for (const part of line.replace(/\s#.*$/, '').split(/\s*(?:&&|\|\||;|\||\$\()\s*/)) commands.push(part.trim());
+    }
+  }
+  for (const span of markdown.matchAll(/`([^`\n]+)`/g)) commands.push(span[1]!.trim());
+  return commands.filter((command) => /^(kubectl|helm) \S+ \S/.test(command) && !CLUSTER_WIDE.test(command) && !NAMESPACED.test(command));
+}
+
+describe('the cluster commands of the documents', () => {
+  it('are checked (the check can fail)', () => {
+    expect(clusterCommandsWithoutNamespace('```bash\nkubectl get pods -l a=b | head\nhelm upgrade --install wiki wiki-chart -f x.yaml\n```')).toEqual([
+      'kubectl get pods -l a=b',
+      'helm upgrade --install wiki wiki-chart -f x.yaml',
+    ]);
+    expect(clusterCommandsWithoutNamespace('Run `kubectl logs <pod> -c api` or `helm rollback wiki`; `helm upgrade` alone names it.')).toEqual(['kubectl logs <pod> -c api', 'helm rollback wiki']);
+    expect(clusterCommandsWithoutNamespace('`kubectl get pods -n wiki`, `helm test wiki --namespace wiki`, `kubectl get pv`, `helm lint wiki-chart`')).toEqual([]);
+  });
+
+  it.each(DOCUMENTS.map((file) => file.slice(REPO_ROOT.length + 1)))('%s: every kubectl and helm command names the namespace', (file) => {
+    expect(clusterCommandsWithoutNamespace(readFileSync(join(REPO_ROOT, file), 'utf8'))).toEqual([]);
   });
 });

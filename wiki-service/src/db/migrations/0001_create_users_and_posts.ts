@@ -21,8 +21,3 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // Serves both "posts of a user" and its keyset pagination (ORDER BY id).
   await sql`CREATE INDEX posts_user_id_id_idx ON posts (user_id, id)`.execute(db);
 }
-
-export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`DROP TABLE posts`.execute(db);
-  await sql`DROP TABLE users`.execute(db);
-}
