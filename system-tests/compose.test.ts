@@ -31,7 +31,6 @@ type Service = {
   environment?: Record<string, string>;
   volumes?: string[];
   command?: string[];
-  networks?: Record<string, { aliases?: string[] }>;
 };
 type ComposeFile = { services: Record<string, Service>; volumes: Record<string, unknown> };
 
@@ -89,12 +88,12 @@ describe('compose.yaml: the whole system without Kubernetes', () => {
   });
 
   it('runs PostgreSQL, two API instances, Prometheus, Grafana and Alertmanager, with the chart\'s images', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['alertmanager', 'api-1', 'api-2', 'grafana', 'postgresql', 'prometheus']);
+    expect(Object.keys(compose.services).sort()).toEqual(['alertmanager', 'api-1', 'api-2', 'grafana', 'postgresql', 'wiki-prometheus']);
     const values = parseYaml(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as Record<string, { image: { repository: string; tag: string } }>;
-    for (const component of ['postgresql', 'prometheus', 'alertmanager', 'grafana']) {
+    for (const [component, service] of [['postgresql', 'postgresql'], ['prometheus', 'wiki-prometheus'], ['alertmanager', 'alertmanager'], ['grafana', 'grafana']] as const) {
       const { repository, tag } = values[component]!.image;
       // docker.io/library/ is what a bare "postgres" means.
-      expect(compose.services[component]!.image!.replace(/^docker\.io\/library\//, ''), component).toBe(`${repository.replace(/^docker\.io\/library\//, '')}:${tag}`);
+      expect(compose.services[service]!.image!.replace(/^docker\.io\/library\//, ''), component).toBe(`${repository.replace(/^docker\.io\/library\//, '')}:${tag}`);
     }
   });
 
@@ -131,13 +130,23 @@ describe('compose.yaml: the whole system without Kubernetes', () => {
     expect(mounts).toBe(7);
   });
 
-  it("Grafana gets the chart's provisioning: its data source names Prometheus's alias, its dashboards folder is where wiki-chart/dashboards is mounted", () => {
+  it("Grafana gets the chart's provisioning: its data source names Prometheus's service, its dashboards folder is where wiki-chart/dashboards is mounted", () => {
     const datasources = parseYaml(readFileSync(join(rendered, 'grafana', 'datasources.yaml'), 'utf8')) as { datasources: Array<{ url: string; uid: string }> };
     const host = new URL(datasources.datasources[0]!.url).host;
     expect(datasources.datasources[0]!.uid).toBe('wiki-prometheus');
-    expect(compose.services.prometheus!.networks!.default!.aliases).toContain(host.split(':')[0]);
+    expect(Object.keys(compose.services)).toContain(host.split(':')[0]);
     const providers = parseYaml(readFileSync(join(rendered, 'grafana', 'dashboards.yaml'), 'utf8')) as { providers: Array<{ options: { path: string } }> };
     expect(compose.services.grafana!.volumes).toContain(`./wiki-chart/dashboards:${providers.providers[0]!.options.path}:ro`);
+  });
+
+  it("runs Prometheus with the chart's retention, and without the lifecycle API (nobody who reaches the port can stop it)", async () => {
+    const command = compose.services['wiki-prometheus']!.command!;
+    const deployment = (await renderChart()).find((object) => object.kind === 'Deployment' && object.metadata.name.endsWith('-prometheus'))!;
+    const chartArgs = deployment.spec.template.spec.containers[0].args as string[];
+    const retention = chartArgs.find((arg) => arg.startsWith('--storage.tsdb.retention.time='));
+    expect(retention).toBeDefined();
+    expect(command).toContain(retention);
+    expect(command.filter((arg) => arg.startsWith('--web.enable-lifecycle'))).toEqual([]);
   });
 
   it("scrapes each API instance as the chart's Prometheus scrapes each pod: the same jobs, pod and namespace labels", async () => {

@@ -37,9 +37,10 @@ export async function podman(args: string[], options: { timeoutMs?: number } = {
   }
 }
 
-export async function run(command: string, args: string[], timeoutMs = 20 * 60_000): Promise<string> {
+export async function run(command: string, args: string[], timeoutMs = 20 * 60_000, options: { cwd?: string } = {}): Promise<string> {
   try {
     const { stdout } = await execFileAsync(command, args, {
+      cwd: options.cwd,
       env: { ...process.env, CONTAINERS_CONF },
       maxBuffer: 64 * 1024 * 1024,
       timeout: timeoutMs,

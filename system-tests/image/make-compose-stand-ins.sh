@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Makes local stand-ins for the images compose.yaml pulls, on a machine that cannot
+# reach their registries, so that compose.yaml itself runs unchanged:
+#
+#   postgres:15.18-bookworm                 Debian 12's postgresql-15, with an entry
+#                                           point that honours the official image's
+#                                           POSTGRES_USER/PASSWORD/DB and PGDATA
+#   quay.io/prometheus/prometheus:v3.5.3    the Prometheus fetch-prometheus.sh fetched
+#   quay.io/prometheus/alertmanager:v0.33.1 the Alertmanager it fetched
+#
+# each tagged with exactly the name compose.yaml uses (read from it), on the minimal
+# Debian 12 root that make-base-image.sh made. Grafana has no stand-in: its server is
+# in no registry these machines reach.
+#
+# Usage: make-compose-stand-ins.sh     (as root; idempotent: an existing tag is kept)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache_bin="$repo/system-tests/.cache/prometheus"
+rootfs_tar="${WIKI_IMAGE_CACHE:-/var/cache/wiki-image-test}/bookworm-minbase.tar"
+podman_() { podman --runtime runc "$@"; }
+image_of() { sed -nE "/^  $1:\$/,/^  [a-z]/s/^    image: *(\S+)\$/\1/p" "$repo/compose.yaml" | head -n1; }
+
+[[ -f "$rootfs_tar" ]] || { echo "no $rootfs_tar: run make-base-image.sh first" >&2; exit 1; }
+[[ -x "$cache_bin/bin/prometheus" ]] || { echo "no Prometheus in $cache_bin: run system-tests/tools/fetch-prometheus.sh" >&2; exit 1; }
+
+base=localhost/wiki-stand-in-debian:bookworm
+if ! podman_ image exists "$base"; then
+  podman_ import --quiet --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" "$rootfs_tar" "$base" > /dev/null
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+build() { # image, context directory
+  if podman_ image exists "$1"; then echo "compose stand-in: $1 already present"; return; fi
+  podman_ build --network host --tag "$1" "$2" > "$2.log" 2>&1 || { tail -n 30 "$2.log" >&2; exit 1; }
+  echo "compose stand-in: built $1"
+}
+
+# PostgreSQL: what the official image's entry point does on first start, in brief.
+mkdir -p "$work/postgres"
+cat > "$work/postgres/entrypoint.sh" <<'SCRIPT'
+#!/bin/sh
+set -eu
+export PGDATA="${PGDATA:-/var/lib/postgresql/data}"
+if [ "$(id -u)" = 0 ]; then
+  mkdir -p "$PGDATA" /var/run/postgresql
+  chown -R postgres:postgres "$PGDATA" /var/run/postgresql
+  chmod 700 "$PGDATA"
+  exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+fi
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  printf '%s\n' "$POSTGRES_PASSWORD" > /tmp/pwfile
+  initdb --username="${POSTGRES_USER:-postgres}" --pwfile=/tmp/pwfile --auth-local=trust --auth-host=scram-sha-256 > /dev/null
+  rm -f /tmp/pwfile
+  echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+  db="${POSTGRES_DB:-${POSTGRES_USER:-postgres}}"
+  if [ "$db" != postgres ]; then
+    echo "CREATE DATABASE \"$db\"" | postgres --single -D "$PGDATA" postgres > /dev/null
+  fi
+fi
+exec "$@" -c listen_addresses='*'
+SCRIPT
+cat > "$work/postgres/Containerfile" <<CONTAINERFILE
+FROM $base
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 > /dev/null && rm -rf /var/lib/apt/lists/*
+ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+COPY entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+RUN chmod 755 /usr/local/bin/docker-entrypoint.sh
+STOPSIGNAL SIGINT
+ENTRYPOINT ["docker-entrypoint.sh"]
+CMD ["postgres"]
+CONTAINERFILE
+build "$(image_of postgresql)" "$work/postgres"
+
+# Prometheus and Alertmanager: the binaries, laid out as in the official images
+# (binary in /bin, user nobody, data folder owned by it).
+mkdir -p "$work/prometheus" "$work/alertmanager"
+cp -L "$cache_bin/bin/prometheus" "$cache_bin/bin/promtool" "$work/prometheus/"
+cat > "$work/prometheus/Containerfile" <<CONTAINERFILE
+FROM $base
+COPY prometheus promtool /bin/
+RUN mkdir -p /prometheus /etc/prometheus && chown nobody:nogroup /prometheus
+USER nobody
+WORKDIR /prometheus
+ENTRYPOINT ["/bin/prometheus"]
+CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
+CONTAINERFILE
+build "$(image_of wiki-prometheus)" "$work/prometheus"
+
+cp -L "$cache_bin/bin/alertmanager" "$cache_bin/bin/amtool" "$work/alertmanager/"
+cp "$cache_bin/root/usr/share/prometheus/alertmanager/default.tmpl" "$cache_bin/root/usr/share/prometheus/alertmanager/email.tmpl" "$work/alertmanager/"
+cat > "$work/alertmanager/Containerfile" <<CONTAINERFILE
+FROM $base
+COPY alertmanager amtool /bin/
+# Debian's build reads its notification templates from this fixed path.
+COPY default.tmpl email.tmpl /usr/share/prometheus/alertmanager/
+RUN mkdir -p /alertmanager && chown nobody:nogroup /alertmanager
+USER nobody
+WORKDIR /alertmanager
+ENTRYPOINT ["/bin/alertmanager"]
+CMD ["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"]
+CONTAINERFILE
+build "$(image_of alertmanager)" "$work/alertmanager"
