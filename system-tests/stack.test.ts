@@ -593,7 +593,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     });
     expect(firing!.alert.annotations).toEqual({
       summary: `API pod ${POD_NAMES[1]} is down`,
-      description: `Prometheus has failed to scrape API pod ${POD_NAMES[1]} in ${NAMESPACE} for 15s. The other pods still serve, with less headroom. First: \`kubectl describe pod ${POD_NAMES[1]}\` (events, restarts, probe failures) and its logs.`,
+      description: `Prometheus has failed to scrape API pod ${POD_NAMES[1]} in ${NAMESPACE} for 15s. The other pods still serve, with less headroom. First: \`kubectl describe -n ${NAMESPACE} pod ${POD_NAMES[1]}\` (events, restarts, probe failures) and its logs.`,
       runbook_url: 'https://example.invalid/wiki/docs/PHASE10_ALERTING.md#wikiapipoddown',
     });
     // Only the killed pod.
