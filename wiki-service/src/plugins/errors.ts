@@ -49,7 +49,7 @@ export const errors = fp(async (app: FastifyInstance) => {
   });
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ detail: 'Not Found' }));
-});
+}, { name: 'errors' });
 
 // Errors the router raises before any hook runs; the URL is not echoed back.
 const FRAMEWORK_ERRORS: Record<string, [number, string]> = {

@@ -79,4 +79,4 @@ export const health = fp(async (app: FastifyInstance, options: { database: Datab
       return reply.code(503).send({ status: 'not ready', detail: 'database unreachable' });
     },
   );
-});
+}, { name: 'health', dependencies: ['metrics'] });

@@ -85,4 +85,4 @@ export const metrics = fp(async (app: FastifyInstance) => {
     reply.header('content-type', registry.contentType);
     return registry.metrics();
   });
-});
+}, { name: 'metrics' });

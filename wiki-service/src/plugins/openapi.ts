@@ -49,4 +49,4 @@ export const openapi = fp(async (app: FastifyInstance) => {
     staticCSP: DOCS_CONTENT_SECURITY_POLICY,
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-});
+}, { name: 'openapi' });

@@ -49,7 +49,7 @@ export const validation = fp(async (app: FastifyInstance) => {
       done(new JsonBodyError((error as Error).message), undefined);
     }
   });
-});
+}, { name: 'validation' });
 
 interface UrlSchema {
   type: 'object';
