@@ -5,14 +5,13 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import v8 from 'node:v8';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
 import { sqlState } from './errors.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
-import { PG_TYPE_INT8, PG_TYPE_TIMESTAMPTZ, parseInt8, parseTimestamptz, SET_SESSION_UTC } from './types.js';
+import { PG_TYPE_INT8, PG_TYPE_TIMESTAMPTZ, parseInt8, parseTimestamptz, SESSION_UTC_OPTIONS, SET_SESSION_UTC } from './types.js';
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
@@ -41,7 +40,8 @@ export async function openDatabase(config: DatabaseConfig, log: WarnLogger): Pro
 //   files, so the operating system's page cache still caches the data;
 // - V8 compiles PGlite's WebAssembly with its baseline compiler (Liftoff) only: the
 //   optimising tier kept 50-60 MB of code and compiler memory, for no throughput
-//   measurable here. Set at run time, so a PostgreSQL deployment is untouched;
+//   measurable here. server.ts sets the flag for the embedded database only, so a
+//   PostgreSQL deployment is untouched;
 // - a new data folder is initialised (initdb) by a short-lived child process, whose
 //   several hundred MB go back to the system when it exits.
 const PGLITE_SHARED_BUFFERS = '8MB';
@@ -53,7 +53,6 @@ const execFileAsync = promisify(execFile);
 
 async function openPGlite(dataDir: string): Promise<Kysely<Database>> {
   await mkdir(dataDir, { recursive: true });
-  v8.setFlagsFromString('--liftoff-only');
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     const pgliteEntry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
     await execFileAsync(process.execPath, ['--liftoff-only', '-e', INITDB_IN_CHILD, pgliteEntry, dataDir]);
@@ -77,6 +76,9 @@ function openPostgres(config: Extract<DatabaseConfig, { kind: 'postgres' }>, log
     connectionTimeoutMillis: config.connectTimeoutMs,
     query_timeout: config.queryTimeoutMs,
     keepAlive: true,
+    // Every session in UTC, set in the startup packet so it holds from the first query.
+    // (PgBouncer 1.20 and later pass it on: TimeZone is one of the parameters it tracks.)
+    options: SESSION_UTC_OPTIONS,
     // Idle connections stay open (pg closes them after 10 s by default). Reopening one
     // costs a backend fork, a SCRAM login on both sides and its prepared statements
     // again: measured by bench:capacity, at moderate load that churn (19 new
@@ -104,8 +106,6 @@ function openPostgres(config: Extract<DatabaseConfig, { kind: 'postgres' }>, log
     // error (the request answers 503), the client is marked unusable, and the pool
     // discards it when it is released.
     client.on('error', () => {});
-    // Queued ahead of the client's first query, so no query runs before it.
-    client.query(SET_SESSION_UTC).catch(() => {});
   });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

@@ -21,5 +21,7 @@ export function parseTimestamptz(text: string): string {
   return `${date}T${time}${offsetHours}:${offsetMinutes ?? '00'}`;
 }
 
-// Both connections set their session to UTC so every timestamp reads "+00:00".
+// Both drivers run their sessions in UTC so every timestamp reads "+00:00": `pg` asks
+// for it when it connects, PGlite (one session, in-process) with a SET.
+export const SESSION_UTC_OPTIONS = '-c TimeZone=UTC';
 export const SET_SESSION_UTC = "SET TIME ZONE 'UTC'";

@@ -72,6 +72,18 @@ describe.skipIf(sharedPostgres() === undefined)('openDatabase on PostgreSQL', ()
     expect(await backends()).toEqual(before);
   });
 
+  it("runs every session in UTC from its first query, whatever the database's own time zone", async () => {
+    const connectionString = await sharedPostgres()!.createDatabase();
+    const name = new URL(connectionString).pathname.slice(1);
+    await sharedPostgres()!.query(`ALTER DATABASE "${name}" SET timezone TO 'Asia/Kolkata'`);
+    const database = await openDatabase({ kind: 'postgres', connectionString, poolMax: 3, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, preparedStatements: true }, pino({ level: 'silent' }));
+    onTestFinished(() => database.close());
+    // Three at once: each is the first query of a new connection.
+    const zones = await Promise.all([1, 2, 3].map(async () => (await sql<{ zone: string; now: string }>`SELECT current_setting('TimeZone') AS zone, now() AS now, pg_sleep(0.1)`.execute(database.db)).rows[0]!));
+    expect(zones.map((row) => row.zone)).toEqual(['UTC', 'UTC', 'UTC']);
+    for (const row of zones) expect(row.now).toMatch(/\+00:00$/);
+  });
+
   it('prepares nothing with DB_PREPARED_STATEMENTS=false (for a pooler in transaction mode)', async () => {
     const database = await openWith(false);
     const users = createUsersRepository(database.db);
