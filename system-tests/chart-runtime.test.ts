@@ -37,7 +37,7 @@ describe.skipIf(skip)('the API with the environment the chart gives it', () => {
 
   it('sets what the service needs and nothing it would reject', () => {
     expect(Object.keys(env).sort()).toEqual(
-      ['DB_POOL_MAX', 'HOST', 'LOG_LEVEL', 'MIGRATE_ON_START', 'PGDATABASE', 'PGHOST', 'PGPASSWORD', 'PGPORT', 'PGUSER', 'PORT', 'SHUTDOWN_DELAY_SECONDS'].sort(),
+      ['DB_POOL_MAX', 'HOST', 'LOG_LEVEL', 'MIGRATE_ON_START', 'PGDATABASE', 'PGHOST', 'PGPASSWORD', 'PGPORT', 'PGUSER', 'PORT', 'SHUTDOWN_DELAY_SECONDS', 'SHUTDOWN_TIMEOUT_SECONDS'].sort(),
     );
     expect(env.PGHOST).toBe('wiki-wiki-chart-postgresql');
     expect(initEnv).toEqual(env);

@@ -332,6 +332,8 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
     const delay = Number(configMap.data.SHUTDOWN_DELAY_SECONDS);
     expect(delay).toBe(values.api.shutdownDelaySeconds);
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(delay + 5);
+    // The service gives up closing a second before the kubelet's SIGKILL.
+    expect(delay + Number(configMap.data.SHUTDOWN_TIMEOUT_SECONDS)).toBe(pod.terminationGracePeriodSeconds - 1);
     expect(deployment.spec.template.metadata.annotations['checksum/config']).toMatch(/^[a-f0-9]{64}$/);
     for (const container of [...pod.initContainers, ...pod.containers]) {
       const password = container.env.find((variable: { name: string }) => variable.name === 'PGPASSWORD');

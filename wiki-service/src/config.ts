@@ -32,6 +32,8 @@ export interface Config {
   http: HttpTimeouts;
   logLevel: LogLevel;
   shutdownDelayMs: number;
+  /** After the delay, closing (in-flight requests, then the pool) may take this long. */
+  shutdownTimeoutMs: number;
   migrateOnStart: boolean;
   database: DatabaseConfig;
 }
@@ -59,6 +61,7 @@ export function loadConfig(env: Env = process.env): Config {
   const host = read.string('HOST', '0.0.0.0');
   const logLevel = read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
   const shutdownDelaySeconds = read.number('SHUTDOWN_DELAY_SECONDS', 5, 0, 300);
+  const shutdownTimeoutSeconds = read.number('SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 3600);
   const migrateOnStart = read.boolean('MIGRATE_ON_START', true);
   const database = readDatabaseConfig(env, read);
   const http = readHttpTimeouts(read, problems);
@@ -70,6 +73,7 @@ export function loadConfig(env: Env = process.env): Config {
     http,
     logLevel,
     shutdownDelayMs: Math.round(shutdownDelaySeconds * 1000),
+    shutdownTimeoutMs: Math.round(shutdownTimeoutSeconds * 1000),
     migrateOnStart,
     database,
   };

@@ -1,7 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import v8 from 'node:v8';
+import closeWithGrace from 'close-with-grace';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, describeDatabase, loadConfig, type Config } from './config.js';
-import { openDatabase } from './db/database.js';
+import { openDatabase, type DatabaseHandle } from './db/database.js';
 import { connectionFailureReason } from './db/errors.js';
 import { migrateToLatest } from './db/migrate.js';
 import { createLogger } from './logger.js';
@@ -18,6 +22,11 @@ async function main(): Promise<void> {
     process.stderr.write(`wiki-service: ${error.message}\n`);
     process.exit(2);
   }
+
+  // PGlite's WebAssembly is compiled by V8's baseline compiler only (db/database.ts
+  // says why). A V8 flag is process-wide, so it is set here, where the process is
+  // configured, before anything is compiled, and only for the embedded database.
+  if (config.database.kind === 'pglite') v8.setFlagsFromString('--liftoff-only');
 
   const log = createLogger(config.logLevel);
   log.info({ database: describeDatabase(config.database) }, 'using database');
@@ -38,27 +47,50 @@ async function main(): Promise<void> {
   const app = await buildApp({ database, logger: log, timeouts: config.http });
   await app.listen({ host: config.host, port: config.port });
 
-  let stopping = false;
-  const stop = async (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    // 1. Readiness turns 503, so Kubernetes takes this pod out of the Service.
-    // 2. Keep serving for the delay: endpoint removal takes a moment to reach every
-    //    node, and requests keep arriving until it has.
-    // 3. Stop accepting, let in-flight requests finish, then close the pool.
-    app.markShuttingDown();
-    log.info({ signal, delay_ms: config.shutdownDelayMs }, 'shutting down: readiness is now 503');
-    await sleep(config.shutdownDelayMs);
-    await app.close();
-    await database.close();
-    log.info('shutdown complete');
-    process.exit(0);
-  };
-  process.on('SIGTERM', (signal) => void stop(signal));
-  process.on('SIGINT', (signal) => void stop(signal));
+  closeGracefully({ app, database, log, delayMs: config.shutdownDelayMs, timeoutMs: config.shutdownTimeoutMs });
+}
+
+/**
+ * How the process ends. On SIGTERM or SIGINT:
+ * 1. readiness turns 503, so Kubernetes takes this pod out of the Service;
+ * 2. it keeps serving for the delay: endpoint removal takes a moment to reach every
+ *    node, and requests keep arriving until it has;
+ * 3. it stops accepting, lets in-flight requests finish, closes the pool, exits 0.
+ * An uncaught exception or unhandled rejection is logged and closes the same way
+ * without the delay (the process's state is unknown: it should not take new work),
+ * then exits 1 for Kubernetes to restart the container.
+ * Closing that takes longer than the timeout after the delay (a stuck request, an
+ * unanswering database) exits 1, as does a second signal.
+ */
+function closeGracefully(options: { app: FastifyInstance; database: DatabaseHandle; log: Logger; delayMs: number; timeoutMs: number }): void {
+  const { app, database, log, delayMs, timeoutMs } = options;
+  closeWithGrace(
+    {
+      delay: delayMs + timeoutMs,
+      logger: false, // everything it would say is logged below, as JSON
+      onSecondSignal: (signal) => log.warn({ signal }, 'second signal: exiting now'),
+      onSecondError: (error) => log.fatal({ err: error }, 'uncaught error while shutting down: exiting now'),
+      onTimeout: (ms) => log.error({ timeout_ms: ms }, 'shutdown took too long: exiting now'),
+    },
+    async ({ signal, err }) => {
+      try {
+        if (err !== undefined) {
+          log.fatal({ err }, 'uncaught error: shutting down');
+          app.markShuttingDown();
+        } else {
+          app.markShuttingDown();
+          log.info({ signal, delay_ms: delayMs }, 'shutting down: readiness is now 503');
+          await sleep(delayMs);
+        }
+        await app.close();
+        await database.close();
+        log.info('shutdown complete');
+      } catch (error) {
+        log.error({ err: error }, 'shutdown failed');
+        throw error;
+      }
+    },
+  );
 }
 
 /** A start-up failure whose message says what to fix. */
