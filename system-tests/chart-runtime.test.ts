@@ -16,7 +16,7 @@ import { skipLoudly } from './support/skip.js';
 const execFileAsync = promisify(execFile);
 const WAIT_SCRIPT = SERVER_SCRIPT.replace(/server\.js$/, 'wait-for-database.js');
 
-const skip = skipLoudly(postgresMissing(), 'the tests of the chart\'s rendered configuration are');
+const skip = skipLoudly(postgresMissing(), "the tests of the chart's rendered configuration are");
 
 describe.skipIf(skip)('the API with the environment the chart gives it', () => {
   let postgres: PostgresServer;
@@ -37,7 +37,20 @@ describe.skipIf(skip)('the API with the environment the chart gives it', () => {
 
   it('sets what the service needs and nothing it would reject', () => {
     expect(Object.keys(env).sort()).toEqual(
-      ['DB_POOL_MAX', 'HOST', 'LOG_LEVEL', 'MIGRATE_ON_START', 'PGDATABASE', 'PGHOST', 'PGPASSWORD', 'PGPORT', 'PGUSER', 'PORT', 'SHUTDOWN_DELAY_SECONDS', 'SHUTDOWN_TIMEOUT_SECONDS'].sort(),
+      [
+        'DB_POOL_MAX',
+        'HOST',
+        'LOG_LEVEL',
+        'MIGRATE_ON_START',
+        'PGDATABASE',
+        'PGHOST',
+        'PGPASSWORD',
+        'PGPORT',
+        'PGUSER',
+        'PORT',
+        'SHUTDOWN_DELAY_SECONDS',
+        'SHUTDOWN_TIMEOUT_SECONDS',
+      ].sort(),
     );
     expect(env.PGHOST).toBe('wiki-wiki-chart-postgresql');
     expect(initEnv).toEqual(env);
@@ -96,7 +109,9 @@ describe.skipIf(skip)('the API with the environment the chart gives it', () => {
     it("the helm test pod's script fails when the API misbehaves", async () => {
       const testPod = objects.find((object) => object.kind === 'Pod' && object.metadata.annotations?.['helm.sh/hook'] === 'test')!;
       const [, ...args] = testPod.spec.containers[0].command as string[];
-      await expect(execFileAsync(process.execPath, args, { env: { API_URL: `${service.baseUrl}/no-such-prefix` } })).rejects.toThrow(/POST \/users answered 404/);
+      await expect(execFileAsync(process.execPath, args, { env: { API_URL: `${service.baseUrl}/no-such-prefix` } })).rejects.toThrow(
+        /POST \/users answered 404/,
+      );
     });
 
     it('logs the database it uses without the password', () => {

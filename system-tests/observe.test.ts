@@ -37,43 +37,72 @@ describe.skipIf(skip)('npm run observe', () => {
     }
   });
 
-  it('starts the stack, says where to look, and shows the database alerts firing and resolving as the database stops and starts; Ctrl-C stops it all', { timeout: 600_000 }, async () => {
-    await printed('observe to be ready', /observe: ready/, 180_000);
-    for (const url of ['http://localhost:8001/docs', 'http://localhost:8002/docs', 'http://localhost:9090/api/v1/targets', 'http://localhost:9090/api/v1/alerts', 'http://localhost:9093/api/v2/alerts']) {
-      expect(output, 'it prints each address').toContain(url);
-      expect((await fetch(url)).status, url).toBe(200);
-    }
-    const targets = (await (await fetch('http://localhost:9090/api/v1/targets?state=active')).json()) as { data: { activeTargets: Array<{ labels: Record<string, string>; health: string }> } };
-    expect(targets.data.activeTargets.map((target) => target.labels.job).sort()).toEqual(['alertmanager', 'postgresql', 'prometheus', 'wiki-api', 'wiki-api']);
-    expect(targets.data.activeTargets.every((target) => target.health === 'up')).toBe(true);
-    // The promtool command it prints, run as printed.
-    const promtoolCommand = /^\s*(\S*promtool query instant .*)$/m.exec(output)?.[1];
-    expect(promtoolCommand, 'it prints a promtool query').toBeDefined();
-    expect(execSync(promtoolCommand!, { cwd: REPO_ROOT, encoding: 'utf8' })).toMatch(/wiki-api-1/);
-    const amtoolCommand = /^\s*(\S*amtool alert query .*)$/m.exec(output)?.[1];
-    expect(amtoolCommand, 'it prints an amtool query').toBeDefined();
-    // Alertmanager has the Watchdog once Prometheus has evaluated the rules and sent it.
-    await until('amtool to list the Watchdog', 90_000, async () => (/Watchdog/.test(execSync(amtoolCommand!, { cwd: REPO_ROOT, encoding: 'utf8' })) ? true : undefined));
-    expect((await fetch('http://localhost:8001/users', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"observer"}' })).status).toBe(200);
+  it(
+    'starts the stack, says where to look, and shows the database alerts firing and resolving as the database stops and starts; Ctrl-C stops it all',
+    { timeout: 600_000 },
+    async () => {
+      await printed('observe to be ready', /observe: ready/, 180_000);
+      for (const url of [
+        'http://localhost:8001/docs',
+        'http://localhost:8002/docs',
+        'http://localhost:9090/api/v1/targets',
+        'http://localhost:9090/api/v1/alerts',
+        'http://localhost:9093/api/v2/alerts',
+      ]) {
+        expect(output, 'it prints each address').toContain(url);
+        expect((await fetch(url)).status, url).toBe(200);
+      }
+      const targets = (await (await fetch('http://localhost:9090/api/v1/targets?state=active')).json()) as {
+        data: { activeTargets: Array<{ labels: Record<string, string>; health: string }> };
+      };
+      expect(targets.data.activeTargets.map((target) => target.labels.job).sort()).toEqual([
+        'alertmanager',
+        'postgresql',
+        'prometheus',
+        'wiki-api',
+        'wiki-api',
+      ]);
+      expect(targets.data.activeTargets.every((target) => target.health === 'up')).toBe(true);
+      // The promtool command it prints, run as printed.
+      const promtoolCommand = /^\s*(\S*promtool query instant .*)$/m.exec(output)?.[1];
+      expect(promtoolCommand, 'it prints a promtool query').toBeDefined();
+      expect(execSync(promtoolCommand!, { cwd: REPO_ROOT, encoding: 'utf8' })).toMatch(/wiki-api-1/);
+      const amtoolCommand = /^\s*(\S*amtool alert query .*)$/m.exec(output)?.[1];
+      expect(amtoolCommand, 'it prints an amtool query').toBeDefined();
+      // Alertmanager has the Watchdog once Prometheus has evaluated the rules and sent it.
+      await until('amtool to list the Watchdog', 90_000, async () =>
+        /Watchdog/.test(execSync(amtoolCommand!, { cwd: REPO_ROOT, encoding: 'utf8' })) ? true : undefined,
+      );
+      expect(
+        (await fetch('http://localhost:8001/users', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"observer"}' })).status,
+      ).toBe(200);
 
-    observe.stdin.write('stop\n');
-    await printed('PostgreSQL stopped', /observe: PostgreSQL stopped/, 30_000);
-    expect((await fetch('http://localhost:8001/user/1')).status).toBe(503);
-    await printed('PostgresqlDown firing', /alert PostgresqlDown \(.*\): firing/, 180_000);
-    await printed('WikiApiDatabaseUnreachable firing', /alert WikiApiDatabaseUnreachable: firing/, 180_000);
+      observe.stdin.write('stop\n');
+      await printed('PostgreSQL stopped', /observe: PostgreSQL stopped/, 30_000);
+      expect((await fetch('http://localhost:8001/user/1')).status).toBe(503);
+      await printed('PostgresqlDown firing', /alert PostgresqlDown \(.*\): firing/, 180_000);
+      await printed('WikiApiDatabaseUnreachable firing', /alert WikiApiDatabaseUnreachable: firing/, 180_000);
 
-    observe.stdin.write('start\n');
-    await printed('PostgresqlDown resolved', /alert PostgresqlDown \(.*\): resolved/, 180_000);
-    await printed('WikiApiDatabaseUnreachable resolved', /alert WikiApiDatabaseUnreachable: resolved/, 180_000);
-    expect((await fetch('http://localhost:8001/user/1')).status).toBe(200);
+      observe.stdin.write('start\n');
+      await printed('PostgresqlDown resolved', /alert PostgresqlDown \(.*\): resolved/, 180_000);
+      await printed('WikiApiDatabaseUnreachable resolved', /alert WikiApiDatabaseUnreachable: resolved/, 180_000);
+      expect((await fetch('http://localhost:8001/user/1')).status).toBe(200);
 
-    process.kill(-observe.pid!, 'SIGINT');
-    // npm, interrupted too, ends by the signal as it does at a terminal; observe
-    // stops every process it started and exits 0.
-    expect(await exited).toEqual({ code: null, signal: 'SIGINT' });
-    await until('observe to say it stopped everything', 60_000, async () => (/observe: stopped everything/.test(output) ? true : undefined));
-    for (const url of ['http://localhost:8001/health', 'http://localhost:8002/health', 'http://localhost:9090/-/ready', 'http://localhost:9093/-/ready']) {
-      await until(`${url} to stop answering after Ctrl-C`, 60_000, async () => ((await fetch(url).then(() => false, () => true)) ? true : undefined));
-    }
-  });
+      process.kill(-observe.pid!, 'SIGINT');
+      // npm, interrupted too, ends by the signal as it does at a terminal; observe
+      // stops every process it started and exits 0.
+      expect(await exited).toEqual({ code: null, signal: 'SIGINT' });
+      await until('observe to say it stopped everything', 60_000, async () => (/observe: stopped everything/.test(output) ? true : undefined));
+      for (const url of ['http://localhost:8001/health', 'http://localhost:8002/health', 'http://localhost:9090/-/ready', 'http://localhost:9093/-/ready']) {
+        await until(`${url} to stop answering after Ctrl-C`, 60_000, async () =>
+          (await fetch(url).then(
+            () => false,
+            () => true,
+          ))
+            ? true
+            : undefined,
+        );
+      }
+    },
+  );
 });

@@ -32,7 +32,7 @@ async function asUser(server: PostgresServer, env: Record<string, string>, sql: 
   await asRole(server, env.PGUSER!, env.PGPASSWORD!, env.PGDATABASE!, sql);
 }
 
-describe.skipIf(skip)('docs/OPERATIONS.md, run against real PostgreSQL servers set up as the chart\'s', () => {
+describe.skipIf(skip)("docs/OPERATIONS.md, run against real PostgreSQL servers set up as the chart's", () => {
   let env: Record<string, string>;
   let workDir: string;
   const servers: PostgresServer[] = [];
@@ -86,7 +86,11 @@ describe.skipIf(skip)('docs/OPERATIONS.md, run against real PostgreSQL servers s
     // The backup, as `kubectl exec ... pg_dump -U wiki -d wiki --format=custom` takes it.
     const dump = join(workDir, 'wiki.dump');
     const asSource = { ...process.env, PGPASSWORD: env.PGPASSWORD };
-    await execFileAsync(pgBin('pg_dump'), ['-h', '127.0.0.1', '-p', String(source.port), '-U', env.PGUSER!, '-d', env.PGDATABASE!, '--format=custom', '-f', dump], { env: asSource });
+    await execFileAsync(
+      pgBin('pg_dump'),
+      ['-h', '127.0.0.1', '-p', String(source.port), '-U', env.PGUSER!, '-d', env.PGDATABASE!, '--format=custom', '-f', dump],
+      { env: asSource },
+    );
     expect(OPERATIONS).toContain('pg_dump -U wiki -d wiki --format=custom');
 
     // A fresh release: its own server and generated password; its API created the
@@ -163,7 +167,8 @@ describe.skipIf(skip)('docs/OPERATIONS.md, run against real PostgreSQL servers s
           statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
           const body = (await response.json()) as { id: number };
           if (response.status === 200) acknowledged.set(body.id, name);
-          else if (response.status === 503) await sleep(50); // a client retrying after Retry-After, sooner
+          else if (response.status === 503)
+            await sleep(50); // a client retrying after Retry-After, sooner
           else failures.push(`${response.status} ${JSON.stringify(body)}`);
         } catch (error) {
           failures.push(`${pod.baseUrl}: ${(error as Error).message}`);

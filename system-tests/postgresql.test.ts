@@ -10,7 +10,17 @@ import { freePort, PostgresServer } from '../wiki-service/test/support/postgres.
 import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
 import { startWriters } from '../wiki-service/test/support/writers.js';
 import { everything, type Post, type User } from './support/api.js';
-import { apiEnvironment, asRole, environmentOf, pointedAt, postgresMissing, postgresqlSettings, runChartSetup, startChartDatabase, writeChartScripts } from './support/chart-env.js';
+import {
+  apiEnvironment,
+  asRole,
+  environmentOf,
+  pointedAt,
+  postgresMissing,
+  postgresqlSettings,
+  runChartSetup,
+  startChartDatabase,
+  writeChartScripts,
+} from './support/chart-env.js';
 import { startDaemon } from './support/daemon.js';
 import { renderChart, type K8sObject } from './support/helm.js';
 import { podSpecOf } from './support/kubernetes.js';
@@ -39,7 +49,10 @@ function samples(exposition: string, name: string): number[] {
 /** Each file of a folder with the sha256 of its content. */
 async function fingerprint(dir: string): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
-  for (const name of (await readdir(dir)).sort()) files[name] = createHash('sha256').update(await readFile(join(dir, name))).digest('hex');
+  for (const name of (await readdir(dir)).sort())
+    files[name] = createHash('sha256')
+      .update(await readFile(join(dir, name)))
+      .digest('hex');
   return files;
 }
 
@@ -75,7 +88,15 @@ describe.skipIf(skip)("PostgreSQL as the chart's setup.sh makes it", () => {
 
   it('on a fresh volume: "postgres" is the only superuser; the API, exporter and backup roles have what they need and no more; the rendered settings are in effect', async () => {
     const server = await database();
-    const roles = await server.query<{ rolname: string; rolsuper: boolean; rolcreaterole: boolean; rolcreatedb: boolean; rolcanlogin: boolean; rolconnlimit: number; member_of: string[] }>(`
+    const roles = await server.query<{
+      rolname: string;
+      rolsuper: boolean;
+      rolcreaterole: boolean;
+      rolcreatedb: boolean;
+      rolcanlogin: boolean;
+      rolconnlimit: number;
+      member_of: string[];
+    }>(`
       SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolcanlogin, rolconnlimit,
              ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid WHERE m.member = r.oid ORDER BY 1)::text[] AS member_of
       FROM pg_roles r WHERE rolname !~ '^pg_' ORDER BY rolname`);
@@ -86,7 +107,9 @@ describe.skipIf(skip)("PostgreSQL as the chart's setup.sh makes it", () => {
       { rolname: setupEnv.BACKUP_USER, ...plain, rolconnlimit: 2, member_of: ['pg_read_all_data'] },
       { rolname: setupEnv.MONITORING_USER, ...plain, rolconnlimit: 3, member_of: ['pg_monitor'] },
     ]);
-    expect((await server.query<{ owner: string }>(`SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = '${env.PGDATABASE}'`))[0]!.owner).toBe('postgres');
+    expect(
+      (await server.query<{ owner: string }>(`SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = '${env.PGDATABASE}'`))[0]!.owner,
+    ).toBe('postgres');
     // Every role logs in over TCP with its password from the rendered Secret.
     for (const [user, password, db] of [
       [env.PGUSER, env.PGPASSWORD, env.PGDATABASE],
@@ -106,7 +129,7 @@ describe.skipIf(skip)("PostgreSQL as the chart's setup.sh makes it", () => {
     }
   });
 
-  it('runs again at every start without harm, and sets each password back to the Secret\'s', async () => {
+  it("runs again at every start without harm, and sets each password back to the Secret's", async () => {
     const server = await database();
     await server.query(`ALTER ROLE "${env.PGUSER}" PASSWORD 'changed-by-hand'`);
     await server.stop();
@@ -120,7 +143,11 @@ describe.skipIf(skip)("PostgreSQL as the chart's setup.sh makes it", () => {
   it('a setting PostgreSQL does not accept stops it from starting', async () => {
     const broken = await renderChart([], ['postgresql.config.shared_buffers=lots']);
     await expect(
-      PostgresServer.create({ superuser: 'postgres', settings: postgresqlSettings(broken), initialise: (server) => runChartSetup(server, broken).then(() => undefined) }),
+      PostgresServer.create({
+        superuser: 'postgres',
+        settings: postgresqlSettings(broken),
+        initialise: (server) => runChartSetup(server, broken).then(() => undefined),
+      }),
     ).rejects.toThrow(/invalid value for parameter "shared_buffers": "lots"/);
   });
 
@@ -154,10 +181,12 @@ describe.skipIf(skip)("PostgreSQL as the chart's setup.sh makes it", () => {
     expect(await refused('SELECT * FROM backup.runs', 'postgres')).toMatch(/permission denied/);
     // The backup role reads every table and writes none.
     expect(await asRole(server, setupEnv.BACKUP_USER!, setupEnv.BACKUP_PASSWORD!, env.PGDATABASE!, 'SELECT count(*)::int AS n FROM users')).toEqual([{ n: 1 }]);
-    await expect(asRole(server, setupEnv.BACKUP_USER!, setupEnv.BACKUP_PASSWORD!, env.PGDATABASE!, "INSERT INTO users (name) VALUES ('no')")).rejects.toThrow(/permission denied/);
+    await expect(asRole(server, setupEnv.BACKUP_USER!, setupEnv.BACKUP_PASSWORD!, env.PGDATABASE!, "INSERT INTO users (name) VALUES ('no')")).rejects.toThrow(
+      /permission denied/,
+    );
   });
 
-  it('a cluster made by chart 0.10 (the API\'s user was the superuser) is upgraded in place: its tables change owner, no data moves, the service carries on', async () => {
+  it("a cluster made by chart 0.10 (the API's user was the superuser) is upgraded in place: its tables change owner, no data moves, the service carries on", async () => {
     // Chart 0.10: the official image's initdb with POSTGRES_USER=wiki, POSTGRES_DB=wiki.
     const old = await PostgresServer.create({ superuser: env.PGUSER, password: env.PGPASSWORD });
     servers.push(old);
@@ -186,7 +215,10 @@ describe.skipIf(skip)("PostgreSQL as the chart's setup.sh makes it", () => {
       { rolname: env.PGUSER, rolsuper: false },
     ]);
     expect(await asSuperuser(fileNodes, env.PGDATABASE)).toEqual(nodesBefore);
-    const owners = await asSuperuser(`SELECT DISTINCT pg_get_userbyid(relowner) AS owner FROM pg_class WHERE relnamespace = 'public'::regnamespace`, env.PGDATABASE);
+    const owners = await asSuperuser(
+      `SELECT DISTINCT pg_get_userbyid(relowner) AS owner FROM pg_class WHERE relnamespace = 'public'::regnamespace`,
+      env.PGDATABASE,
+    );
     expect(owners).toEqual([{ owner: env.PGUSER }]);
 
     const after = await api(old);
@@ -230,7 +262,8 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
     return dir;
   }
 
-  const recordedRuns = async () => source.query<{ file: string; finished: number }>(`SELECT file, extract(epoch FROM finished_at)::float8 AS finished FROM backup.runs ORDER BY finished_at`);
+  const recordedRuns = async () =>
+    source.query<{ file: string; finished: number }>(`SELECT file, extract(epoch FROM finished_at)::float8 AS finished FROM backup.runs ORDER BY finished_at`);
 
   /** Waits until the clock is in a new second: backups are named to the second. */
   const nextSecond = async () => {
@@ -256,61 +289,73 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
-  it("taken while 8 writers write, then restored with the restore Job's script into a fresh release: every write acknowledged before the dump is there, every restored row is the source's, and ids go on", { timeout: 180_000 }, async () => {
-    const dir = await backupFolder('under-load');
-    const writers = startWriters(sourceApi.baseUrl, 8, 10_000);
-    await until('writers under way', 30_000, async () => (writers.writes() >= 400 ? true : undefined));
-    // Acknowledged before backup.sh starts, so committed before pg_dump takes its snapshot.
-    const ackedUsers = new Map(writers.acknowledged.users);
-    const ackedPosts = new Map(writers.acknowledged.posts);
-    const result = await backup(dir);
-    const writesDuringDump = writers.writes() - ackedUsers.size - ackedPosts.size;
-    await until('writes after the dump', 30_000, async () => (writers.writes() >= ackedUsers.size + ackedPosts.size + writesDuringDump + 100 ? true : undefined));
-    await writers.stop();
-    expect(result.ok, result.output).toBe(true);
-    expect(writers.unexpected).toEqual([]);
-    const files = await readdir(dir);
-    expect(files).toHaveLength(1);
-    expect(files[0]).toMatch(new RegExp(`^${env.PGDATABASE}-\\d{8}T\\d{6}Z\\.dump$`));
-    expect(result.output).toContain(`backup: ${join(dir, files[0]!)}`);
-    console.log(`backup under load: ${ackedUsers.size + ackedPosts.size} writes acknowledged before it, ${writesDuringDump} while it ran`);
-    expect((await recordedRuns()).map((run) => run.file)).toEqual(files);
+  it(
+    "taken while 8 writers write, then restored with the restore Job's script into a fresh release: every write acknowledged before the dump is there, every restored row is the source's, and ids go on",
+    { timeout: 180_000 },
+    async () => {
+      const dir = await backupFolder('under-load');
+      const writers = startWriters(sourceApi.baseUrl, 8, 10_000);
+      await until('writers under way', 30_000, async () => (writers.writes() >= 400 ? true : undefined));
+      // Acknowledged before backup.sh starts, so committed before pg_dump takes its snapshot.
+      const ackedUsers = new Map(writers.acknowledged.users);
+      const ackedPosts = new Map(writers.acknowledged.posts);
+      const result = await backup(dir);
+      const writesDuringDump = writers.writes() - ackedUsers.size - ackedPosts.size;
+      await until('writes after the dump', 30_000, async () =>
+        writers.writes() >= ackedUsers.size + ackedPosts.size + writesDuringDump + 100 ? true : undefined,
+      );
+      await writers.stop();
+      expect(result.ok, result.output).toBe(true);
+      expect(writers.unexpected).toEqual([]);
+      const files = await readdir(dir);
+      expect(files).toHaveLength(1);
+      expect(files[0]).toMatch(new RegExp(`^${env.PGDATABASE}-\\d{8}T\\d{6}Z\\.dump$`));
+      expect(result.output).toContain(`backup: ${join(dir, files[0]!)}`);
+      console.log(`backup under load: ${ackedUsers.size + ackedPosts.size} writes acknowledged before it, ${writesDuringDump} while it ran`);
+      expect((await recordedRuns()).map((run) => run.file)).toEqual(files);
 
-    // The documented restore: the restore Job rendered with the file's name, into a
-    // fresh release whose API created the empty tables and was then scaled to 0.
-    const restoreObjects = await renderChart([], [`postgresql.backup.restore.file=${files[0]}`]);
-    const restoreJob = restoreObjects.find((object) => object.kind === 'Job' && object.metadata.name.endsWith('-restore'))!;
-    const container = podSpecOf(restoreJob).containers[0];
-    expect(container.command).toEqual(['bash', '/scripts/restore.sh']);
-    const fresh = await startChartDatabase(restoreObjects);
-    servers.push(fresh);
-    const freshEnv = apiEnvironment(restoreObjects).api;
-    const empty = await startService({ ...pointedAt(fresh, freshEnv), SHUTDOWN_DELAY_SECONDS: '0' });
-    expect(await everything<User>(empty.baseUrl, '/users')).toEqual([]);
-    await empty.stop();
-    const jobEnv: Record<string, string> = { ...environmentOf(container, restoreObjects), PGHOST: '127.0.0.1', PGPORT: String(fresh.port), BACKUP_DIR: dir };
-    expect(jobEnv.RESTORE_FILE).toBe(files[0]);
-    expect(jobEnv.PGUSER).toBe(freshEnv.PGUSER);
-    const restoreOutput = await fresh.runProgram('bash', [join(workDir, 'scripts', 'restore.sh')], jobEnv);
-    expect(restoreOutput).toContain('restore: done');
+      // The documented restore: the restore Job rendered with the file's name, into a
+      // fresh release whose API created the empty tables and was then scaled to 0.
+      const restoreObjects = await renderChart([], [`postgresql.backup.restore.file=${files[0]}`]);
+      const restoreJob = restoreObjects.find((object) => object.kind === 'Job' && object.metadata.name.endsWith('-restore'))!;
+      const container = podSpecOf(restoreJob).containers[0];
+      expect(container.command).toEqual(['bash', '/scripts/restore.sh']);
+      const fresh = await startChartDatabase(restoreObjects);
+      servers.push(fresh);
+      const freshEnv = apiEnvironment(restoreObjects).api;
+      const empty = await startService({ ...pointedAt(fresh, freshEnv), SHUTDOWN_DELAY_SECONDS: '0' });
+      expect(await everything<User>(empty.baseUrl, '/users')).toEqual([]);
+      await empty.stop();
+      const jobEnv: Record<string, string> = { ...environmentOf(container, restoreObjects), PGHOST: '127.0.0.1', PGPORT: String(fresh.port), BACKUP_DIR: dir };
+      expect(jobEnv.RESTORE_FILE).toBe(files[0]);
+      expect(jobEnv.PGUSER).toBe(freshEnv.PGUSER);
+      const restoreOutput = await fresh.runProgram('bash', [join(workDir, 'scripts', 'restore.sh')], jobEnv);
+      expect(restoreOutput).toContain('restore: done');
 
-    const restored = await startService({ ...pointedAt(fresh, freshEnv), SHUTDOWN_DELAY_SECONDS: '0' });
-    services.push(restored);
-    const restoredUsers = await everything<User>(restored.baseUrl, '/users');
-    const restoredPosts = await everything<Post>(restored.baseUrl, '/posts');
-    const sourceUsers = new Map((await everything<User>(sourceApi.baseUrl, '/users')).map((user) => [user.id, user]));
-    const sourcePosts = new Map((await everything<Post>(sourceApi.baseUrl, '/posts')).map((post) => [post.post_id, post]));
-    for (const user of restoredUsers) expect(user).toEqual(sourceUsers.get(user.id));
-    for (const post of restoredPosts) expect(post).toEqual(sourcePosts.get(post.post_id));
-    const restoredUserIds = new Set(restoredUsers.map((user) => user.id));
-    const restoredPostIds = new Set(restoredPosts.map((post) => post.post_id));
-    expect([...ackedUsers.keys()].filter((id) => !restoredUserIds.has(id)), 'users acknowledged before the dump, missing').toEqual([]);
-    expect([...ackedPosts.keys()].filter((id) => !restoredPostIds.has(id)), 'posts acknowledged before the dump, missing').toEqual([]);
-    // A snapshot: what came after the dump is not in it.
-    expect(restoredUsers.length).toBeLessThan(sourceUsers.size);
-    const next = (await client(restored.baseUrl).post('/users', { name: 'after the restore' })).body;
-    expect(next.id).toBeGreaterThan(Math.max(...restoredUserIds));
-  });
+      const restored = await startService({ ...pointedAt(fresh, freshEnv), SHUTDOWN_DELAY_SECONDS: '0' });
+      services.push(restored);
+      const restoredUsers = await everything<User>(restored.baseUrl, '/users');
+      const restoredPosts = await everything<Post>(restored.baseUrl, '/posts');
+      const sourceUsers = new Map((await everything<User>(sourceApi.baseUrl, '/users')).map((user) => [user.id, user]));
+      const sourcePosts = new Map((await everything<Post>(sourceApi.baseUrl, '/posts')).map((post) => [post.post_id, post]));
+      for (const user of restoredUsers) expect(user).toEqual(sourceUsers.get(user.id));
+      for (const post of restoredPosts) expect(post).toEqual(sourcePosts.get(post.post_id));
+      const restoredUserIds = new Set(restoredUsers.map((user) => user.id));
+      const restoredPostIds = new Set(restoredPosts.map((post) => post.post_id));
+      expect(
+        [...ackedUsers.keys()].filter((id) => !restoredUserIds.has(id)),
+        'users acknowledged before the dump, missing',
+      ).toEqual([]);
+      expect(
+        [...ackedPosts.keys()].filter((id) => !restoredPostIds.has(id)),
+        'posts acknowledged before the dump, missing',
+      ).toEqual([]);
+      // A snapshot: what came after the dump is not in it.
+      expect(restoredUsers.length).toBeLessThan(sourceUsers.size);
+      const next = (await client(restored.baseUrl).post('/users', { name: 'after the restore' })).body;
+      expect(next.id).toBeGreaterThan(Math.max(...restoredUserIds));
+    },
+  );
 
   it('keeps the newest BACKUP_KEEP backups, and records each good one', { timeout: 60_000 }, async () => {
     const dir = await backupFolder('rotation');
@@ -326,52 +371,56 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
     expect((await recordedRuns()).map((run) => run.file).slice(before)).toEqual(made);
   });
 
-  it('a wrong password or a full volume fails the Job, leaves the earlier backups as they were and records nothing: the exporter still reports the last good one', { timeout: 60_000 }, async () => {
-    // A volume of its own, 1 MiB of memory, with one good backup on it.
-    mounted = await backupFolder('small-volume');
-    try {
-      await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0777', 'tmpfs', mounted]);
-    } catch (error) {
-      mounted = undefined;
-      if (skipLoudly(`cannot mount a tmpfs (${(error as Error).message.split('\n')[0]})`, 'the full-volume backup test is')) return;
-    }
-    const dir = mounted!;
-    await nextSecond();
-    expect((await backup(dir)).ok).toBe(true);
-    const good = await fingerprint(dir);
-    const runsBefore = await recordedRuns();
+  it(
+    'a wrong password or a full volume fails the Job, leaves the earlier backups as they were and records nothing: the exporter still reports the last good one',
+    { timeout: 60_000 },
+    async () => {
+      // A volume of its own, 1 MiB of memory, with one good backup on it.
+      mounted = await backupFolder('small-volume');
+      try {
+        await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0777', 'tmpfs', mounted]);
+      } catch (error) {
+        mounted = undefined;
+        if (skipLoudly(`cannot mount a tmpfs (${(error as Error).message.split('\n')[0]})`, 'the full-volume backup test is')) return;
+      }
+      const dir = mounted!;
+      await nextSecond();
+      expect((await backup(dir)).ok).toBe(true);
+      const good = await fingerprint(dir);
+      const runsBefore = await recordedRuns();
 
-    await nextSecond();
-    const wrongPassword = await backup(dir, { PGPASSWORD: 'not-the-password' });
-    expect(wrongPassword.ok).toBe(false);
-    expect(wrongPassword.output).toContain('password authentication failed');
-    expect(await fingerprint(dir)).toEqual(good);
+      await nextSecond();
+      const wrongPassword = await backup(dir, { PGPASSWORD: 'not-the-password' });
+      expect(wrongPassword.ok).toBe(false);
+      expect(wrongPassword.output).toContain('password authentication failed');
+      expect(await fingerprint(dir)).toEqual(good);
 
-    // Fill the rest of the volume, then back up again.
-    await execFileAsync('sh', ['-c', `dd if=/dev/zero of=${join(dir, 'filler')} bs=4k 2>/dev/null || true`]);
-    const filled = await fingerprint(dir);
-    await nextSecond();
-    const full = await backup(dir);
-    expect(full.ok).toBe(false);
-    expect(full.output).toMatch(/No space left on device/);
-    expect(await fingerprint(dir)).toEqual(filled);
-    expect(Object.keys(filled).filter((name) => name !== 'filler')).toEqual(Object.keys(good));
-    expect(await recordedRuns()).toEqual(runsBefore);
+      // Fill the rest of the volume, then back up again.
+      await execFileAsync('sh', ['-c', `dd if=/dev/zero of=${join(dir, 'filler')} bs=4k 2>/dev/null || true`]);
+      const filled = await fingerprint(dir);
+      await nextSecond();
+      const full = await backup(dir);
+      expect(full.ok).toBe(false);
+      expect(full.output).toMatch(/No space left on device/);
+      expect(await fingerprint(dir)).toEqual(filled);
+      expect(Object.keys(filled).filter((name) => name !== 'filler')).toEqual(Object.keys(good));
+      expect(await recordedRuns()).toEqual(runsBefore);
 
-    // What Prometheus would scrape: the exporter, as the pod runs it, reports the last good backup.
-    const port = await freePort();
-    const { args, env: exporterEnv } = postgresExporterInvocation(objects, port, source.port, join(workDir, 'scripts'));
-    const exporter = startDaemon(POSTGRES_EXPORTER, args, exporterEnv);
-    try {
-      const exposition = await until('the exporter to report the backups', 30_000, async () => {
-        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-        return samples(text, 'wiki_backup_successes').length > 0 ? text : undefined;
-      });
-      expect(samples(exposition, 'pg_up')).toEqual([1]);
-      expect(samples(exposition, 'wiki_backup_successes')).toEqual([runsBefore.length]);
-      expect(samples(exposition, 'wiki_backup_last_success_timestamp_seconds')[0]).toBeCloseTo(runsBefore.at(-1)!.finished, 3);
-    } finally {
-      await exporter.kill();
-    }
-  });
+      // What Prometheus would scrape: the exporter, as the pod runs it, reports the last good backup.
+      const port = await freePort();
+      const { args, env: exporterEnv } = postgresExporterInvocation(objects, port, source.port, join(workDir, 'scripts'));
+      const exporter = startDaemon(POSTGRES_EXPORTER, args, exporterEnv);
+      try {
+        const exposition = await until('the exporter to report the backups', 30_000, async () => {
+          const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+          return samples(text, 'wiki_backup_successes').length > 0 ? text : undefined;
+        });
+        expect(samples(exposition, 'pg_up')).toEqual([1]);
+        expect(samples(exposition, 'wiki_backup_successes')).toEqual([runsBefore.length]);
+        expect(samples(exposition, 'wiki_backup_last_success_timestamp_seconds')[0]).toBeCloseTo(runsBefore.at(-1)!.finished, 3);
+      } finally {
+        await exporter.kill();
+      }
+    },
+  );
 });

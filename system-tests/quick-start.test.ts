@@ -25,7 +25,10 @@ describe('a second npm start', () => {
     const folder = join(scratch, 'package');
     mkdirSync(folder);
     writeFileSync(join(folder, 'package.json'), JSON.stringify({ name: 'empty', version: '1.0.0', private: true }));
-    writeFileSync(join(folder, 'package-lock.json'), JSON.stringify({ name: 'empty', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'empty', version: '1.0.0' } } }));
+    writeFileSync(
+      join(folder, 'package-lock.json'),
+      JSON.stringify({ name: 'empty', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'empty', version: '1.0.0' } } }),
+    );
     expect(node(INSTALL_IF_CHANGED, ['package'], scratch)).toContain('package: installing dependencies (npm ci)');
   });
 

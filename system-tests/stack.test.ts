@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -64,7 +64,6 @@ async function portIsFree(port: number): Promise<boolean> {
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
-
 
 /** What Alertmanager's webhook receiver POSTs (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config). */
 interface WebhookNotification {
@@ -217,7 +216,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
-  it('Prometheus is healthy and ready, runs the Deployment\'s arguments, and its web UI answers', async () => {
+  it("Prometheus is healthy and ready, runs the Deployment's arguments, and its web UI answers", async () => {
     expect((await fetch(`${PROMETHEUS_URL}/-/healthy`)).status).toBe(200);
     expect((await fetch(`${PROMETHEUS_URL}/-/ready`)).status).toBe(200);
     const flags = ((await (await fetch(`${PROMETHEUS_URL}/api/v1/status/flags`)).json()) as { data: Record<string, string> }).data;
@@ -243,7 +242,9 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
 
   it("the Watchdog fires from the start and reaches Alertmanager, routed to the dead man's switch", async () => {
     const active = await until('the Watchdog active in Alertmanager', 90_000, async () => {
-      const alerts = (await (await fetch(`http://127.0.0.1:${alertmanagerPort}/api/v2/alerts?filter=${encodeURIComponent('alertname="Watchdog"')}`)).json()) as Array<{
+      const alerts = (await (
+        await fetch(`http://127.0.0.1:${alertmanagerPort}/api/v2/alerts?filter=${encodeURIComponent('alertname="Watchdog"')}`)
+      ).json()) as Array<{
         labels: Record<string, string>;
         receivers: Array<{ name: string }>;
         status: { state: string };
@@ -254,7 +255,9 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     expect(active[0]!.labels).toMatchObject({ alertname: 'Watchdog', severity: 'none' });
     expect(active[0]!.status.state).toBe('active');
     expect(active[0]!.receivers.map((receiver) => receiver.name)).toEqual(['dead-mans-switch']);
-    const firing = ((await (await fetch(`${PROMETHEUS_URL}/api/v1/alerts`)).json()) as { data: { alerts: Array<{ labels: Record<string, string>; state: string }> } }).data.alerts;
+    const firing = (
+      (await (await fetch(`${PROMETHEUS_URL}/api/v1/alerts`)).json()) as { data: { alerts: Array<{ labels: Record<string, string>; state: string }> } }
+    ).data.alerts;
     expect(firing.filter((alert) => alert.labels.alertname === 'Watchdog').map((alert) => alert.state)).toEqual(['firing']);
   });
 
@@ -273,7 +276,9 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     for (const threshold of thresholds) {
       const valuesFile = join(workDir, `latency-${threshold}.yaml`);
       await writeFile(valuesFile, `alerting:\n  latency:\n    thresholdSeconds: "${threshold}"\n`);
-      const slo = parseYaml(configMapData(await renderChart([ALERTING_VALUES, valuesFile]), 'prometheus-rules')['slo.yaml']!) as { groups: Array<{ rules: Array<{ record?: string; expr: string }> }> };
+      const slo = parseYaml(configMapData(await renderChart([ALERTING_VALUES, valuesFile]), 'prometheus-rules')['slo.yaml']!) as {
+        groups: Array<{ rules: Array<{ record?: string; expr: string }> }>;
+      };
       exprs.set(threshold, slo.groups[0]!.rules.find((rule) => rule.record === 'job:slo_latency_errors:ratio_rate5m')!.expr);
     }
     const ratios = await until('a latency ratio for every threshold', 90_000, async () => {
@@ -307,7 +312,9 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     });
     expect(targets.filter((target) => target.labels.job === 'alertmanager')).toHaveLength(1);
     const postgresql = targets.filter((target) => target.labels.job === 'postgresql');
-    expect(postgresql.map((target) => [target.labels.pod, target.labels.namespace, target.scrapeUrl])).toEqual([[POSTGRESQL_POD, NAMESPACE, expect.stringMatching(/:\d+\/metrics$/)]]);
+    expect(postgresql.map((target) => [target.labels.pod, target.labels.namespace, target.scrapeUrl])).toEqual([
+      [POSTGRESQL_POD, NAMESPACE, expect.stringMatching(/:\d+\/metrics$/)],
+    ]);
     expect(postgresql[0]!.scrapeUrl).not.toContain(`:${postgres.port}/`);
     const api = targets.filter((target) => target.labels.job === 'wiki-api');
     expect(api.map((target) => target.labels.pod).sort()).toEqual([...POD_NAMES].sort());
@@ -356,102 +363,117 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     expect(await query('users_created_total')).toHaveLength(2);
   });
 
-  it("every query of every dashboard panel returns data, as Grafana would send it; the creation panel counts what was created, and the budget panel the outage", { timeout: 330_000 }, async () => {
-    const pods = apis.map((api) => client(api.baseUrl));
-    // Traffic of every kind the dashboards show: reads, 404s, and 5xx (PostgreSQL
-    // stopped, so requests that need it answer 503). Each kind keeps coming for longer
-    // than a scrape interval: a counter series that first appears already at its final
-    // value has a rate() of 0 (Prometheus never saw it grow).
-    const readsAnd404s = async () => {
-      for (const api of pods) {
-        for (let id = 1; id <= 5; id++) expect((await api.get(`/user/${id}`)).status).toBe(200);
-        expect((await api.get('/user/2147483646')).status).toBe(404);
+  it(
+    'every query of every dashboard panel returns data, as Grafana would send it; the creation panel counts what was created, and the budget panel the outage',
+    { timeout: 330_000 },
+    async () => {
+      const pods = apis.map((api) => client(api.baseUrl));
+      // Traffic of every kind the dashboards show: reads, 404s, and 5xx (PostgreSQL
+      // stopped, so requests that need it answer 503). Each kind keeps coming for longer
+      // than a scrape interval: a counter series that first appears already at its final
+      // value has a rate() of 0 (Prometheus never saw it grow).
+      const readsAnd404s = async () => {
+        for (const api of pods) {
+          for (let id = 1; id <= 5; id++) expect((await api.get(`/user/${id}`)).status).toBe(200);
+          expect((await api.get('/user/2147483646')).status).toBe(404);
+        }
+      };
+      await readsAnd404s();
+      await postgres.stop();
+      const outageEnds = Date.now() + 20_000;
+      while (Date.now() < outageEnds) {
+        for (const api of pods) expect((await api.get('/user/1')).status).toBe(503);
+        await sleep(1000);
       }
-    };
-    await readsAnd404s();
-    await postgres.stop();
-    const outageEnds = Date.now() + 20_000;
-    while (Date.now() < outageEnds) {
-      for (const api of pods) expect((await api.get('/user/1')).status).toBe(503);
-      await sleep(1000);
-    }
-    await postgres.start();
-    for (const api of pods) await until('the API back on PostgreSQL', 30_000, async () => ((await api.get('/ready')).status === 200 ? true : undefined));
-    await readsAnd404s();
-    // The exporter's gauges went stale while PostgreSQL was down: wait for a scrape since.
-    await until('the exporter to report PostgreSQL again', 60_000, async () =>
-      (await query('pg_database_size_bytes{job="postgresql"}')).length > 0 && Number((await query('pg_up{job="postgresql"}'))[0]?.value[1]) === 1 ? true : undefined,
-    );
+      await postgres.start();
+      for (const api of pods) await until('the API back on PostgreSQL', 30_000, async () => ((await api.get('/ready')).status === 200 ? true : undefined));
+      await readsAnd404s();
+      // The exporter's gauges went stale while PostgreSQL was down: wait for a scrape since.
+      await until('the exporter to report PostgreSQL again', 60_000, async () =>
+        (await query('pg_database_size_bytes{job="postgresql"}')).length > 0 && Number((await query('pg_up{job="postgresql"}'))[0]?.value[1]) === 1
+          ? true
+          : undefined,
+      );
 
-    const interpolation = {
-      scrapeIntervalSeconds: 15,
-      intervalSeconds: 15,
-      // The API dashboard's variables: this namespace, and "All" pods.
-      variables: { namespace: NAMESPACE, pod: '.*' },
-    };
-    // The 5xx must have been scraped and fall inside the rate window before anything is judged.
-    await until('the 503s in a rate', 90_000, async () =>
-      (await query(interpolate('sum(rate(http_requests_total{status_code="503"}[$__rate_interval]))', interpolation))).some((sample) => Number(sample.value[1]) > 0) ? true : undefined,
-    );
+      const interpolation = {
+        scrapeIntervalSeconds: 15,
+        intervalSeconds: 15,
+        // The API dashboard's variables: this namespace, and "All" pods.
+        variables: { namespace: NAMESPACE, pod: '.*' },
+      };
+      // The 5xx must have been scraped and fall inside the rate window before anything is judged.
+      await until('the 503s in a rate', 90_000, async () =>
+        (await query(interpolate('sum(rate(http_requests_total{status_code="503"}[$__rate_interval]))', interpolation))).some(
+          (sample) => Number(sample.value[1]) > 0,
+        )
+          ? true
+          : undefined,
+      );
 
-    // The creation panel reads the recorded 5-minute rates: at the latest evaluation
-    // within 5 minutes of the start, that rate times 300 s is about the number created.
-    // Only about: rate() extrapolates the increase it saw towards the window's edges,
-    // by up to 38% in these runs (series a few minutes old, scraped every 15 s). The
-    // bounds still fail a panel that counts a release twice, or another one too (2x
-    // or more); the exact sums are the test above. Checked first: it must run within
-    // those 5 minutes.
-    const creation = dashboardFiles().find((file) => file.name === 'creation.json')!.dashboard;
-    expect(Date.now() - stackStartedAt, 'this check needs everything created within the last 5 minutes').toBeLessThan(270_000);
-    for (const [legend, created] of [['users', USERS], ['posts', POSTS]] as const) {
-      const target = panelsOf(creation)[0]!.targets.find((candidate) => candidate.legendFormat === legend)!;
-      const [sample] = await query(interpolate(target.expr, interpolation));
-      const counted = Number(sample!.value[1]) * 300;
-      console.log(`creation panel, ${legend}: recorded rate x 300 s = ${counted.toFixed(2)} (created: ${created})`);
-      expect(counted).toBeGreaterThan(created * 0.8);
-      expect(counted).toBeLessThan(created * 1.5);
-    }
-
-    for (const { name, dashboard } of dashboardFiles()) {
-      for (const variable of dashboard.templating.list.filter((candidate) => candidate.type === 'query')) {
-        const { promql, label } = variableQuery(variable);
-        const values = (await query(interpolate(promql, interpolation))).map((sample) => sample.metric[label]);
-        expect(values, `${name}: $${variable.name}`).toContain(variable.name === 'namespace' ? NAMESPACE : POD_NAMES[0]);
+      // The creation panel reads the recorded 5-minute rates: at the latest evaluation
+      // within 5 minutes of the start, that rate times 300 s is about the number created.
+      // Only about: rate() extrapolates the increase it saw towards the window's edges,
+      // by up to 38% in these runs (series a few minutes old, scraped every 15 s). The
+      // bounds still fail a panel that counts a release twice, or another one too (2x
+      // or more); the exact sums are the test above. Checked first: it must run within
+      // those 5 minutes.
+      const creation = dashboardFiles().find((file) => file.name === 'creation.json')!.dashboard;
+      expect(Date.now() - stackStartedAt, 'this check needs everything created within the last 5 minutes').toBeLessThan(270_000);
+      for (const [legend, created] of [
+        ['users', USERS],
+        ['posts', POSTS],
+      ] as const) {
+        const target = panelsOf(creation)[0]!.targets.find((candidate) => candidate.legendFormat === legend)!;
+        const [sample] = await query(interpolate(target.expr, interpolation));
+        const counted = Number(sample!.value[1]) * 300;
+        console.log(`creation panel, ${legend}: recorded rate x 300 s = ${counted.toFixed(2)} (created: ${created})`);
+        expect(counted).toBeGreaterThan(created * 0.8);
+        expect(counted).toBeLessThan(created * 1.5);
       }
-    }
-    const emptyPanelQueries = async () => {
-      const empty: string[] = [];
+
       for (const { name, dashboard } of dashboardFiles()) {
-        for (const panel of panelsOf(dashboard)) {
-          for (const target of panel.targets) {
-            const promql = interpolate(target.expr, interpolation);
-            const samples = await query(promql);
-            if (!samples.some((sample) => Number.isFinite(Number(sample.value[1])))) empty.push(`${name} / ${panel.title} / ${target.refId}: ${promql}`);
-          }
+        for (const variable of dashboard.templating.list.filter((candidate) => candidate.type === 'query')) {
+          const { promql, label } = variableQuery(variable);
+          const values = (await query(interpolate(promql, interpolation))).map((sample) => sample.metric[label]);
+          expect(values, `${name}: $${variable.name}`).toContain(variable.name === 'namespace' ? NAMESPACE : POD_NAMES[0]);
         }
       }
-      return empty;
-    };
-    // The budget panels sample the recorded ratios once a minute, on the minute: they
-    // have data once a minute boundary has passed since the rules first recorded them.
-    let empty: string[] = [];
-    await until('every panel query to return data', 150_000, async () => ((empty = await emptyPanelQueries()).length === 0 ? true : undefined)).catch(() => {});
-    const queries = dashboardFiles().reduce((count, { dashboard }) => count + panelsOf(dashboard).reduce((sum, panel) => sum + panel.targets.length, 0), 0);
-    console.log(`dashboards: ${queries} panel queries run against Prometheus`);
-    expect(empty, 'panel queries that returned no data').toEqual([]);
+      const emptyPanelQueries = async () => {
+        const empty: string[] = [];
+        for (const { name, dashboard } of dashboardFiles()) {
+          for (const panel of panelsOf(dashboard)) {
+            for (const target of panel.targets) {
+              const promql = interpolate(target.expr, interpolation);
+              const samples = await query(promql);
+              if (!samples.some((sample) => Number.isFinite(Number(sample.value[1])))) empty.push(`${name} / ${panel.title} / ${target.refId}: ${promql}`);
+            }
+          }
+        }
+        return empty;
+      };
+      // The budget panels sample the recorded ratios once a minute, on the minute: they
+      // have data once a minute boundary has passed since the rules first recorded them.
+      let empty: string[] = [];
+      await until('every panel query to return data', 150_000, async () => ((empty = await emptyPanelQueries()).length === 0 ? true : undefined)).catch(
+        () => {},
+      );
+      const queries = dashboardFiles().reduce((count, { dashboard }) => count + panelsOf(dashboard).reduce((sum, panel) => sum + panel.targets.length, 0), 0);
+      console.log(`dashboards: ${queries} panel queries run against Prometheus`);
+      expect(empty, 'panel queries that returned no data').toEqual([]);
 
-    // The outage above spent availability budget: far more than 0.5% of these few
-    // requests failed. It shows on the panel once a minute boundary has passed since
-    // the rules first recorded it.
-    const api = dashboardFiles().find((file) => file.name === 'api.json')!.dashboard;
-    const budget = panelsOf(api).find((panel) => panel.title === 'Error budget left over 30 days')!;
-    const availabilityLeft = await until('the outage in the availability budget', 150_000, async () => {
-      const [sample] = await query(interpolate(budget.targets[0]!.expr, interpolation));
-      return sample && Number(sample.value[1]) < 1 ? Number(sample.value[1]) : undefined;
-    });
-    console.log(`availability budget left after the outage: ${availabilityLeft.toFixed(2)}`);
-    expect(availabilityLeft).toBeLessThan(0);
-  });
+      // The outage above spent availability budget: far more than 0.5% of these few
+      // requests failed. It shows on the panel once a minute boundary has passed since
+      // the rules first recorded it.
+      const api = dashboardFiles().find((file) => file.name === 'api.json')!.dashboard;
+      const budget = panelsOf(api).find((panel) => panel.title === 'Error budget left over 30 days')!;
+      const availabilityLeft = await until('the outage in the availability budget', 150_000, async () => {
+        const [sample] = await query(interpolate(budget.targets[0]!.expr, interpolation));
+        return sample && Number(sample.value[1]) < 1 ? Number(sample.value[1]) : undefined;
+      });
+      console.log(`availability budget left after the outage: ${availabilityLeft.toFixed(2)}`);
+      expect(availabilityLeft).toBeLessThan(0);
+    },
+  );
 
   it("every metric the PostgreSQL alerts and dashboard use is scraped from the exporter (or recorded by the rules), as the pod's exporter reports it", async () => {
     const rules = configMapData(objects, 'prometheus-rules')['postgresql.yaml']!;
@@ -485,7 +507,11 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
   it('the PostgreSQL outage above paged: the availability fast-burn alert reached the webhook through Alertmanager', async () => {
     // A third of the requests answered 503 for 20 s: far over 14.4 x the 0.5% budget
     // over both 5 minutes and the hour (which holds only this test's traffic).
-    const { notification, alert } = await until('WikiApiAvailabilityBudgetFastBurn notified', 90_000, async () => notified('WikiApiAvailabilityBudgetFastBurn')[0]);
+    const { notification, alert } = await until(
+      'WikiApiAvailabilityBudgetFastBurn notified',
+      90_000,
+      async () => notified('WikiApiAvailabilityBudgetFastBurn')[0],
+    );
     expect(notification.receiver).toBe('stack-test');
     expect(alert.status).toBe('firing');
     expect(alert.labels).toMatchObject({ severity: 'page', job: 'wiki-api' });
@@ -497,7 +523,15 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     const body = (await (await fetch(`${PROMETHEUS_URL}/api/v1/rules`)).json()) as {
       data: { groups: Array<{ name: string; rules: Array<{ name: string; type: string; health: string; lastError?: string }> }> };
     };
-    expect(body.data.groups.map((candidate) => candidate.name).sort()).toEqual(['alertmanager.alerts', 'postgresql.alerts', 'prometheus.alerts', 'watchdog', 'wiki-api.alerts', 'wiki-api.recording', 'wiki-api.slo']);
+    expect(body.data.groups.map((candidate) => candidate.name).sort()).toEqual([
+      'alertmanager.alerts',
+      'postgresql.alerts',
+      'prometheus.alerts',
+      'watchdog',
+      'wiki-api.alerts',
+      'wiki-api.recording',
+      'wiki-api.slo',
+    ]);
     const rules = body.data.groups.flatMap((candidate) => candidate.rules);
     expect(rules.filter((rule) => rule.type === 'alerting').length).toBeGreaterThanOrEqual(14);
     for (const rule of rules) expect(rule.health, `${rule.name}: ${rule.lastError ?? ''}`).not.toBe('err');
@@ -568,67 +602,78 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     expect(after[0]!.values.at(-1)![1]).toBe(String(USERS));
   });
 
-  it('killing one API pod makes its target down while the other keeps serving; the pod-down alert reaches the webhook, then its resolution', { timeout: 240_000 }, async () => {
-    const killedAddress = new URL(apis[1]!.baseUrl);
-    await apis[1]!.stop('SIGKILL');
-    const targets = await until('the killed pod to be down', 60_000, async () => {
-      const active = await activeTargets();
-      const killed = active.find((target) => target.labels.pod === POD_NAMES[1]);
-      const survivor = active.find((target) => target.labels.pod === POD_NAMES[0]);
-      return killed?.health === 'down' && survivor?.health === 'up' ? active : undefined;
-    });
-    expect(targets.find((target) => target.labels.pod === POD_NAMES[0])?.health).toBe('up');
-    const [up] = await query(`up{pod="${POD_NAMES[1]}"}`);
-    expect(up?.value[1]).toBe('0');
-    expect((await client(apis[0]!.baseUrl).post('/users', { name: 'still served' })).status).toBe(200);
+  it(
+    'killing one API pod makes its target down while the other keeps serving; the pod-down alert reaches the webhook, then its resolution',
+    { timeout: 240_000 },
+    async () => {
+      const killedAddress = new URL(apis[1]!.baseUrl);
+      await apis[1]!.stop('SIGKILL');
+      const targets = await until('the killed pod to be down', 60_000, async () => {
+        const active = await activeTargets();
+        const killed = active.find((target) => target.labels.pod === POD_NAMES[1]);
+        const survivor = active.find((target) => target.labels.pod === POD_NAMES[0]);
+        return killed?.health === 'down' && survivor?.health === 'up' ? active : undefined;
+      });
+      expect(targets.find((target) => target.labels.pod === POD_NAMES[0])?.health).toBe('up');
+      const [up] = await query(`up{pod="${POD_NAMES[1]}"}`);
+      expect(up?.value[1]).toBe('0');
+      expect((await client(apis[0]!.baseUrl).post('/users', { name: 'still served' })).status).toBe(200);
 
-    // Down for the `for:` of ci/stack-alerting-values.yaml (15 s), then Prometheus
-    // fires, Alertmanager groups (1 s) and notifies the webhook.
-    const killedAt = Date.now();
-    const [firing] = await until('WikiApiPodDown notified', 120_000, async () => {
-      const found = notified('WikiApiPodDown', POD_NAMES[1]).filter(({ alert }) => alert.status === 'firing');
-      return found.length > 0 ? found : undefined;
-    });
-    console.log(`pod-down alert notified ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
-    expect(firing!.notification.receiver).toBe('stack-test');
-    expect(firing!.notification.groupLabels).toEqual({ alertname: 'WikiApiPodDown', namespace: NAMESPACE });
-    expect(firing!.alert.labels).toEqual({
-      alertname: 'WikiApiPodDown',
-      severity: 'ticket',
-      job: 'wiki-api',
-      namespace: NAMESPACE,
-      pod: POD_NAMES[1],
-      instance: killedAddress.host,
-    });
-    expect(firing!.alert.annotations).toEqual({
-      summary: `API pod ${POD_NAMES[1]} is down`,
-      description: `Prometheus has failed to scrape API pod ${POD_NAMES[1]} in ${NAMESPACE} for 15s. The other pods still serve, with less headroom. First: \`kubectl describe -n ${NAMESPACE} pod ${POD_NAMES[1]}\` (events, restarts, probe failures) and its logs.`,
-      runbook_url: 'https://example.invalid/wiki/docs/PHASE10_ALERTING.md#wikiapipoddown',
-    });
-    // Only the killed pod.
-    expect(notified('WikiApiPodDown', POD_NAMES[0])).toEqual([]);
+      // Down for the `for:` of ci/stack-alerting-values.yaml (15 s), then Prometheus
+      // fires, Alertmanager groups (1 s) and notifies the webhook.
+      const killedAt = Date.now();
+      const [firing] = await until('WikiApiPodDown notified', 120_000, async () => {
+        const found = notified('WikiApiPodDown', POD_NAMES[1]).filter(({ alert }) => alert.status === 'firing');
+        return found.length > 0 ? found : undefined;
+      });
+      console.log(`pod-down alert notified ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
+      expect(firing!.notification.receiver).toBe('stack-test');
+      expect(firing!.notification.groupLabels).toEqual({ alertname: 'WikiApiPodDown', namespace: NAMESPACE });
+      expect(firing!.alert.labels).toEqual({
+        alertname: 'WikiApiPodDown',
+        severity: 'ticket',
+        job: 'wiki-api',
+        namespace: NAMESPACE,
+        pod: POD_NAMES[1],
+        instance: killedAddress.host,
+      });
+      expect(firing!.alert.annotations).toEqual({
+        summary: `API pod ${POD_NAMES[1]} is down`,
+        description: `Prometheus has failed to scrape API pod ${POD_NAMES[1]} in ${NAMESPACE} for 15s. The other pods still serve, with less headroom. First: \`kubectl describe -n ${NAMESPACE} pod ${POD_NAMES[1]}\` (events, restarts, probe failures) and its logs.`,
+        runbook_url: 'https://example.invalid/wiki/docs/PHASE10_ALERTING.md#wikiapipoddown',
+      });
+      // Only the killed pod.
+      expect(notified('WikiApiPodDown', POD_NAMES[0])).toEqual([]);
 
-    // The container restarts in the same pod: same address. Prometheus scrapes it,
-    // the alert resolves, and Alertmanager says so (send_resolved).
-    const { api: env } = apiEnvironment(objects);
-    apis[1] = await startService({ ...pointedAt(postgres, env), SHUTDOWN_DELAY_SECONDS: '0' }, { port: Number(killedAddress.port) });
-    const restartedAt = Date.now();
-    const [resolved] = await until('WikiApiPodDown resolved', 120_000, async () => {
-      const found = notified('WikiApiPodDown', POD_NAMES[1]).filter(({ alert }) => alert.status === 'resolved');
-      return found.length > 0 ? found : undefined;
-    });
-    console.log(`resolution notified ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the restart`);
-    expect(resolved!.alert.labels).toEqual(firing!.alert.labels);
-    expect(resolved!.alert.startsAt).toBe(firing!.alert.startsAt);
-    expect(Date.parse(resolved!.alert.endsAt)).toBeGreaterThan(Date.parse(resolved!.alert.startsAt));
-    const [upAgain] = await query(`up{pod="${POD_NAMES[1]}"}`);
-    expect(upAgain?.value[1]).toBe('1');
-  });
+      // The container restarts in the same pod: same address. Prometheus scrapes it,
+      // the alert resolves, and Alertmanager says so (send_resolved).
+      const { api: env } = apiEnvironment(objects);
+      apis[1] = await startService({ ...pointedAt(postgres, env), SHUTDOWN_DELAY_SECONDS: '0' }, { port: Number(killedAddress.port) });
+      const restartedAt = Date.now();
+      const [resolved] = await until('WikiApiPodDown resolved', 120_000, async () => {
+        const found = notified('WikiApiPodDown', POD_NAMES[1]).filter(({ alert }) => alert.status === 'resolved');
+        return found.length > 0 ? found : undefined;
+      });
+      console.log(`resolution notified ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the restart`);
+      expect(resolved!.alert.labels).toEqual(firing!.alert.labels);
+      expect(resolved!.alert.startsAt).toBe(firing!.alert.startsAt);
+      expect(Date.parse(resolved!.alert.endsAt)).toBeGreaterThan(Date.parse(resolved!.alert.startsAt));
+      const [upAgain] = await query(`up{pod="${POD_NAMES[1]}"}`);
+      expect(upAgain?.value[1]).toBe('1');
+    },
+  );
 
   it('the silence commands of docs/PHASE10_ALERTING.md work against Alertmanager', async () => {
     const url = `--alertmanager.url=http://127.0.0.1:${alertmanagerPort}`;
     const { stdout: id } = await execFileAsync(AMTOOL, [
-      url, 'silence', 'add', 'alertname=WikiApiPodDown', `pod=${POD_NAMES[0]}`, '--duration=2h', '--comment=replacing the node', '--author=alice',
+      url,
+      'silence',
+      'add',
+      'alertname=WikiApiPodDown',
+      `pod=${POD_NAMES[0]}`,
+      '--duration=2h',
+      '--comment=replacing the node',
+      '--author=alice',
     ]);
     expect(id.trim()).toMatch(/^[0-9a-f-]{36}$/);
     const { stdout: listed } = await execFileAsync(AMTOOL, [url, 'silence', 'query']);
@@ -638,26 +683,32 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     expect((await execFileAsync(AMTOOL, [url, 'silence', 'query'])).stdout).not.toContain(id.trim());
   });
 
-  it("with Alertmanager stopped, Prometheus's failing notifications and Alertmanager's absence fire; the first reaches the webhook once it is back", { timeout: 360_000 }, async () => {
-    const firing = async (alertname: string) => (await query(`ALERTS{alertname="${alertname}", alertstate="firing"}`)).length > 0;
-    expect(await firing('PrometheusNotificationsFailing')).toBe(false);
-    await alertmanager!.kill();
-    // Prometheus sends (the Watchdog at least) every minute: the next send fails, its
-    // own scrape counts the failure, the next evaluation fires.
-    await until('PrometheusNotificationsFailing and AlertmanagerDown firing in Prometheus', 150_000, async () =>
-      (await firing('PrometheusNotificationsFailing')) && (await firing('AlertmanagerDown')) ? true : undefined,
-    );
-    expect(notified('PrometheusNotificationsFailing')).toEqual([]);
-    await startAlertmanager();
-    // Back on the same address and volume: the next send delivers what still fires.
-    // The failure ratio's 5-minute window keeps PrometheusNotificationsFailing firing
-    // for minutes; AlertmanagerDown resolves at the next scrape, before any send can
-    // reach this Alertmanager (only another one would carry it: PHASE10's runbook).
-    const restartedAt = Date.now();
-    await until('PrometheusNotificationsFailing at the webhook', 180_000, async () => (notified('PrometheusNotificationsFailing').length > 0 ? true : undefined));
-    console.log(`PrometheusNotificationsFailing notified ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after Alertmanager was back`);
-    const { alert } = notified('PrometheusNotificationsFailing')[0]!;
-    expect(alert.labels).toMatchObject({ severity: 'ticket', job: 'prometheus' });
-    expect(alert.labels.alertmanager).toContain(`127.0.0.1:${alertmanagerPort}`);
-  });
+  it(
+    "with Alertmanager stopped, Prometheus's failing notifications and Alertmanager's absence fire; the first reaches the webhook once it is back",
+    { timeout: 360_000 },
+    async () => {
+      const firing = async (alertname: string) => (await query(`ALERTS{alertname="${alertname}", alertstate="firing"}`)).length > 0;
+      expect(await firing('PrometheusNotificationsFailing')).toBe(false);
+      await alertmanager!.kill();
+      // Prometheus sends (the Watchdog at least) every minute: the next send fails, its
+      // own scrape counts the failure, the next evaluation fires.
+      await until('PrometheusNotificationsFailing and AlertmanagerDown firing in Prometheus', 150_000, async () =>
+        (await firing('PrometheusNotificationsFailing')) && (await firing('AlertmanagerDown')) ? true : undefined,
+      );
+      expect(notified('PrometheusNotificationsFailing')).toEqual([]);
+      await startAlertmanager();
+      // Back on the same address and volume: the next send delivers what still fires.
+      // The failure ratio's 5-minute window keeps PrometheusNotificationsFailing firing
+      // for minutes; AlertmanagerDown resolves at the next scrape, before any send can
+      // reach this Alertmanager (only another one would carry it: PHASE10's runbook).
+      const restartedAt = Date.now();
+      await until('PrometheusNotificationsFailing at the webhook', 180_000, async () =>
+        notified('PrometheusNotificationsFailing').length > 0 ? true : undefined,
+      );
+      console.log(`PrometheusNotificationsFailing notified ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after Alertmanager was back`);
+      const { alert } = notified('PrometheusNotificationsFailing')[0]!;
+      expect(alert.labels).toMatchObject({ severity: 'ticket', job: 'prometheus' });
+      expect(alert.labels.alertmanager).toContain(`127.0.0.1:${alertmanagerPort}`);
+    },
+  );
 });

@@ -77,7 +77,8 @@ interface Limits {
 }
 
 function limitsOf(objects: K8sObject[]): Limits {
-  const workload = (component: string) => objects.find((object) => ['Deployment', 'StatefulSet'].includes(object.kind) && object.metadata.labels['app.kubernetes.io/component'] === component)!;
+  const workload = (component: string) =>
+    objects.find((object) => ['Deployment', 'StatefulSet'].includes(object.kind) && object.metadata.labels['app.kubernetes.io/component'] === component)!;
   const api = workload('api').spec.template.spec.containers.find((container: { name: string }) => container.name === 'api');
   const postgres = workload('postgresql').spec.template.spec.containers.find((container: { name: string }) => container.name === 'postgresql');
   return {
@@ -103,7 +104,11 @@ interface Pod {
 
 async function startPod(name: string, env: Record<string, string>, cpus: string, memory: string): Promise<Pod> {
   await podman(['rm', '--force', '--time', '0', name]).catch(() => undefined);
-  const baseUrl = await startServiceContainer(name, { LOG_LEVEL: 'info', ...env }, { extraArgs: [`--cpus=${cpuCores(cpus)}`, `--memory=${memory}`], readyPath: '/ready' });
+  const baseUrl = await startServiceContainer(
+    name,
+    { LOG_LEVEL: 'info', ...env },
+    { extraArgs: [`--cpus=${cpuCores(cpus)}`, `--memory=${memory}`], readyPath: '/ready' },
+  );
   const pid = Number(await podman(['inspect', name, '--format', '{{.State.Pid}}']));
   return { name, baseUrl, cpuDir: await cpuCgroupOf(pid), pid };
 }
@@ -118,8 +123,6 @@ interface Measured {
   /** CPU used by each pod over the best run, in cores. */
   cpuPerPod: number;
 }
-
-
 
 /**
  * Waits until every pod answers /health within 20 ms three times in a row: an overloaded
@@ -230,7 +233,11 @@ async function main(): Promise<void> {
   try {
     cgroup = await createCgroup('wiki-capacity-postgresql', limits.postgresCpu, limits.postgresMemory);
     const postmaster = Number(readFileSync(`${postgres.dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
-    const children = execFileSync('pgrep', ['-P', String(postmaster)]).toString().split('\n').filter(Boolean).map(Number);
+    const children = execFileSync('pgrep', ['-P', String(postmaster)])
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
     await cgroup.add([postmaster, ...children]);
 
     const env = pointedAt(postgres, apiEnvironment(objects).api);
@@ -263,7 +270,9 @@ async function main(): Promise<void> {
 
     const at = (cpus: string) => results.find((result) => cpuCores(result.cpus) === cpuCores(cpus))!;
     const role = (cpus: string) =>
-      [cpuCores(cpus) === cpuCores(limits.apiCpuRequest) ? 'request' : '', cpuCores(cpus) === cpuCores(limits.apiCpu) ? 'limit' : ''].filter(Boolean).join(' and ') || 'comparison';
+      [cpuCores(cpus) === cpuCores(limits.apiCpuRequest) ? 'request' : '', cpuCores(cpus) === cpuCores(limits.apiCpu) ? 'limit' : '']
+        .filter(Boolean)
+        .join(' and ') || 'comparison';
     console.log("\n## One API pod, p99 within the latency objective's threshold\n");
     console.log(row(['API container CPU', 'workload', 'highest rate held', 'p50', 'p99', 'CPU periods throttled', 'CPU used']));
     console.log(row(['---', '---', '---', '---', '---', '---', '---']));
@@ -281,9 +290,13 @@ async function main(): Promise<void> {
       const figures = results.map(({ cpus, measured }) => perCpu(measured[i], cpus));
       const ofRequest = perCpu(at(limits.apiCpuRequest).measured[i], limits.apiCpuRequest);
       const ofOne = perCpu(at('1').measured[i], '1');
-      console.log(row([workload, ...figures.map((figure) => `${Math.round(figure)}/s per CPU`), ofOne === 0 ? '-' : `${((100 * ofRequest) / ofOne).toFixed(0)}%`]));
+      console.log(
+        row([workload, ...figures.map((figure) => `${Math.round(figure)}/s per CPU`), ofOne === 0 ? '-' : `${((100 * ofRequest) / ofOne).toFixed(0)}%`]),
+      );
     });
-    console.log(`\n## The release: ${limits.replicas} API pods (request ${limits.apiCpuRequest}, limit ${limits.apiCpu} CPU), PostgreSQL limited to ${limits.postgresCpu} CPU\n`);
+    console.log(
+      `\n## The release: ${limits.replicas} API pods (request ${limits.apiCpuRequest}, limit ${limits.apiCpu} CPU), PostgreSQL limited to ${limits.postgresCpu} CPU\n`,
+    );
     const guaranteedPerPod = (i: number) => at(limits.apiCpuRequest).measured[i]!.best?.achieved ?? 0;
     console.log(
       row([
@@ -300,7 +313,18 @@ async function main(): Promise<void> {
     console.log(row(['---', '---', '---', '---', '---', '---', '---', '---']));
     release.forEach((m, i) => {
       const guaranteed = (pods: number) => `${Math.round(guaranteedPerPod(i) * pods)}/s`;
-      console.log(row([m.workload, `p99 <= ${RELEASE_GOALS_MS[m.workload]} ms`, rate(m), ms(m.best?.p50), ms(m.best?.p99), cores(m.cpuPerPod), guaranteed(limits.replicas), guaranteed(limits.maxReplicas)]));
+      console.log(
+        row([
+          m.workload,
+          `p99 <= ${RELEASE_GOALS_MS[m.workload]} ms`,
+          rate(m),
+          ms(m.best?.p50),
+          ms(m.best?.p99),
+          cores(m.cpuPerPod),
+          guaranteed(limits.replicas),
+          guaranteed(limits.maxReplicas),
+        ]),
+      );
     });
     console.log(
       `(guaranteed: one pod's highest rate within ${limits.objectiveMs} ms at its CPU request, times the pods; the scheduler reserves each pod its request, so that ` +

@@ -14,7 +14,8 @@ const PERIOD_US = 100_000;
 /** Undefined when cgroup v1's cpu and memory controllers can be written here, else why not. */
 export function cgroupsMissing(): string | undefined {
   if (process.getuid?.() !== 0) return 'not running as root (cgroups are written as root)';
-  for (const controller of ['cpu', 'memory']) if (!existsSync(join(ROOT, controller, 'tasks'))) return `no cgroup v1 ${controller} controller at ${join(ROOT, controller)}`;
+  for (const controller of ['cpu', 'memory'])
+    if (!existsSync(join(ROOT, controller, 'tasks'))) return `no cgroup v1 ${controller} controller at ${join(ROOT, controller)}`;
   return undefined;
 }
 

@@ -72,7 +72,11 @@ export async function runChartSetup(server: PostgresServer, objects: K8sObject[]
  * "postgres" with the rendered superuser password. Without `durable`, fsync is off
  * (tests); a benchmark wants it on, as in production.
  */
-export async function startChartDatabase(objects: K8sObject[], overrides: Record<string, string> = {}, options: { durable?: boolean } = {}): Promise<PostgresServer> {
+export async function startChartDatabase(
+  objects: K8sObject[],
+  overrides: Record<string, string> = {},
+  options: { durable?: boolean } = {},
+): Promise<PostgresServer> {
   const setupEnv = environmentOf(postgresqlPod(objects).initContainers[0], objects);
   return PostgresServer.create({
     durable: options.durable,

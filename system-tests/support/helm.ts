@@ -59,7 +59,7 @@ export async function helm(args: string[]): Promise<HelmResult> {
 }
 
 /** A rendered Kubernetes object (loosely typed: tests look inside). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+
 export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; [key: string]: any }; [key: string]: any };
 
 export const RELEASE = 'wiki';

@@ -67,7 +67,15 @@ export async function openLoop(targets: string[], rate: number, seconds: number,
         resolve();
       };
       const outgoing = request(
-        { host: url.hostname, port: url.port, method, path, agent, timeout: timeoutMs, headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        {
+          host: url.hostname,
+          port: url.port,
+          method,
+          path,
+          agent,
+          timeout: timeoutMs,
+          headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
         (response) => {
           response.resume();
           response.on('end', () => finish(String(response.statusCode)));

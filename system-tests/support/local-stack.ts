@@ -1,7 +1,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { K8sObject } from './helm.js';
-import { podTarget, postgresExporterInvocation, renderedAlertmanagerConfig, renderedPrometheusYml, withFileDiscovery, writeRenderedPrometheusConfig } from './prometheus.js';
+import {
+  podTarget,
+  postgresExporterInvocation,
+  renderedAlertmanagerConfig,
+  renderedPrometheusYml,
+  withFileDiscovery,
+  writeRenderedPrometheusConfig,
+} from './prometheus.js';
 import { writeChartScripts } from './chart-env.js';
 
 // The chart's monitoring run as local processes: what the stack test and
@@ -50,11 +57,21 @@ export interface LocalTargets {
  * listing `targets`, the Alertmanager Service's address for the local one); returns
  * the Deployment's arguments for a Prometheus listening on `port`, its data in `dataDir`.
  */
-export async function prometheusInvocation(objects: K8sObject[], dir: string, dataDir: string, port: number, targets: LocalTargets, extraApiTargets: object[] = []): Promise<string[]> {
+export async function prometheusInvocation(
+  objects: K8sObject[],
+  dir: string,
+  dataDir: string,
+  port: number,
+  targets: LocalTargets,
+  extraApiTargets: object[] = [],
+): Promise<string[]> {
   const configDir = join(dir, 'etc-prometheus');
   await mkdir(configDir, { recursive: true });
   const apiTargetsFile = join(dir, 'api-pods.json');
-  await writeFile(apiTargetsFile, JSON.stringify([...targets.apiPods.map(({ address, pod }) => podTarget(address, pod, targets.namespace)), ...extraApiTargets]));
+  await writeFile(
+    apiTargetsFile,
+    JSON.stringify([...targets.apiPods.map(({ address, pod }) => podTarget(address, pod, targets.namespace)), ...extraApiTargets]),
+  );
   const targetsFiles: Record<string, string> = { 'wiki-api': apiTargetsFile };
   if (targets.postgresql !== undefined) {
     const { exporter, server, pod } = targets.postgresql;
@@ -62,9 +79,15 @@ export async function prometheusInvocation(objects: K8sObject[], dir: string, da
     await writeFile(
       targetsFiles.postgresql,
       JSON.stringify([
-        podTarget(exporter, pod, targets.namespace, { __meta_kubernetes_pod_container_name: 'postgres-exporter', __meta_kubernetes_pod_container_port_name: 'metrics' }),
+        podTarget(exporter, pod, targets.namespace, {
+          __meta_kubernetes_pod_container_name: 'postgres-exporter',
+          __meta_kubernetes_pod_container_port_name: 'metrics',
+        }),
         // The same pod's PostgreSQL port: the job keeps only the exporter's.
-        podTarget(server, pod, targets.namespace, { __meta_kubernetes_pod_container_name: 'postgresql', __meta_kubernetes_pod_container_port_name: 'postgresql' }),
+        podTarget(server, pod, targets.namespace, {
+          __meta_kubernetes_pod_container_name: 'postgresql',
+          __meta_kubernetes_pod_container_port_name: 'postgresql',
+        }),
       ]),
     );
   }
@@ -81,7 +104,12 @@ export async function prometheusInvocation(objects: K8sObject[], dir: string, da
 }
 
 /** postgres_exporter's arguments and environment as the PostgreSQL pod runs it, its query file written under `dir`. */
-export async function exporterInvocation(objects: K8sObject[], dir: string, port: number, postgresPort: number): Promise<{ args: string[]; env: Record<string, string> }> {
+export async function exporterInvocation(
+  objects: K8sObject[],
+  dir: string,
+  port: number,
+  postgresPort: number,
+): Promise<{ args: string[]; env: Record<string, string> }> {
   const scriptsDir = join(dir, 'postgresql-scripts');
   await writeChartScripts(objects, scriptsDir);
   return postgresExporterInvocation(objects, port, postgresPort, scriptsDir);

@@ -61,7 +61,10 @@ function peerMatches(peer: Peer, other: Endpoint, policyNamespaceLabels: Record<
   if (peer.ipBlock !== undefined) throw new Error('ipBlock peers are not evaluated here');
   if (other.namespaceLabels === undefined) return false; // not a pod: only a rule without peers reaches it
   // A podSelector alone means the policy's own namespace.
-  const namespaceOk = peer.namespaceSelector === undefined ? JSON.stringify(other.namespaceLabels) === JSON.stringify(policyNamespaceLabels) : matches(peer.namespaceSelector, other.namespaceLabels);
+  const namespaceOk =
+    peer.namespaceSelector === undefined
+      ? JSON.stringify(other.namespaceLabels) === JSON.stringify(policyNamespaceLabels)
+      : matches(peer.namespaceSelector, other.namespaceLabels);
   return namespaceOk && (peer.podSelector === undefined || matches(peer.podSelector, other.labels));
 }
 
@@ -76,10 +79,18 @@ function portMatches(rule: Rule, target: Endpoint, port: Endpoint['ports'][numbe
   });
 }
 
-export function allowed(policies: K8sObject[], namespaceLabels: Record<string, string>, from: Endpoint, to: Endpoint, port: Endpoint['ports'][number]): boolean {
+export function allowed(
+  policies: K8sObject[],
+  namespaceLabels: Record<string, string>,
+  from: Endpoint,
+  to: Endpoint,
+  port: Endpoint['ports'][number],
+): boolean {
   const side = (endpoint: Endpoint, direction: 'Ingress' | 'Egress', peer: Endpoint) => {
     if (!endpoint.inRelease) return true; // outside the release, these policies do not apply
-    const selecting = policies.filter((policy) => matches(policy.spec.podSelector, endpoint.labels) && (policy.spec.policyTypes ?? ['Ingress']).includes(direction));
+    const selecting = policies.filter(
+      (policy) => matches(policy.spec.podSelector, endpoint.labels) && (policy.spec.policyTypes ?? ['Ingress']).includes(direction),
+    );
     if (selecting.length === 0) return true;
     const key = direction === 'Ingress' ? 'ingress' : 'egress';
     const peersKey = direction === 'Ingress' ? 'from' : 'to';

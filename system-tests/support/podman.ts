@@ -33,7 +33,7 @@ export async function podman(args: string[], options: { timeoutMs?: number } = {
     return stdout.trim();
   } catch (error) {
     const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-    throw new Error(`podman ${args.join(' ')} failed:\n${stdout ?? ''}\n${stderr ?? ''}`);
+    throw new Error(`podman ${args.join(' ')} failed:\n${stdout ?? ''}\n${stderr ?? ''}`, { cause: error });
   }
 }
 
@@ -48,7 +48,7 @@ export async function run(command: string, args: string[], timeoutMs = 20 * 60_0
     return stdout;
   } catch (error) {
     const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-    throw new Error(`${command} ${args.join(' ')} failed:\n${stdout ?? ''}\n${stderr ?? ''}`);
+    throw new Error(`${command} ${args.join(' ')} failed:\n${stdout ?? ''}\n${stderr ?? ''}`, { cause: error });
   }
 }
 
@@ -78,7 +78,18 @@ export async function startServiceContainer(
   options: { extraArgs?: string[]; readyPath?: string } = {},
 ): Promise<string> {
   const port = await freePort();
-  const args = ['run', '--detach', '--name', name, '--read-only', '--cap-drop=ALL', '--security-opt=no-new-privileges', '--network', 'host', ...(options.extraArgs ?? [])];
+  const args = [
+    'run',
+    '--detach',
+    '--name',
+    name,
+    '--read-only',
+    '--cap-drop=ALL',
+    '--security-opt=no-new-privileges',
+    '--network',
+    'host',
+    ...(options.extraArgs ?? []),
+  ];
   for (const [key, value] of Object.entries({ ...env, PORT: String(port), HOST: '127.0.0.1' })) args.push('--env', `${key}=${value}`);
   await podman([...args, SERVICE_IMAGE]);
   const baseUrl = `http://127.0.0.1:${port}`;

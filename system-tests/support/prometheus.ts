@@ -147,12 +147,19 @@ export function podTarget(address: string, pod: string, namespace: string, overr
  * addresses and paths mapped to local ones: it listens on `port`, reaches PostgreSQL
  * on `postgresPort`, and reads its query file from `scriptsDir` (writeChartScripts).
  */
-export function postgresExporterInvocation(objects: K8sObject[], port: number, postgresPort: number, scriptsDir: string): { args: string[]; env: Record<string, string> } {
+export function postgresExporterInvocation(
+  objects: K8sObject[],
+  port: number,
+  postgresPort: number,
+  scriptsDir: string,
+): { args: string[]; env: Record<string, string> } {
   const statefulSet = objects.find((object) => object.kind === 'StatefulSet' && object.metadata.labels['app.kubernetes.io/component'] === 'postgresql');
   const container = statefulSet?.spec.template.spec.containers.find((candidate: { name: string }) => candidate.name === 'postgres-exporter');
   if (container === undefined) throw new Error('no postgres-exporter container rendered');
   const args = (container.args as string[]).map((arg) =>
-    arg === '--web.listen-address=:9187' ? `--web.listen-address=127.0.0.1:${port}` : arg.replace('=/etc/postgres-exporter/queries.yaml', `=${join(scriptsDir, 'exporter-queries.yaml')}`),
+    arg === '--web.listen-address=:9187'
+      ? `--web.listen-address=127.0.0.1:${port}`
+      : arg.replace('=/etc/postgres-exporter/queries.yaml', `=${join(scriptsDir, 'exporter-queries.yaml')}`),
   );
   const env = environmentOf(container, objects);
   if (env.DATA_SOURCE_URI !== '127.0.0.1:5432/postgres?sslmode=disable') throw new Error(`unexpected DATA_SOURCE_URI ${env.DATA_SOURCE_URI}`);
@@ -180,7 +187,7 @@ export function syntheticHistory(exposition: string, hours: number, intervalSeco
   // Start on a 2-hour boundary, as Prometheus's blocks are aligned.
   const start = Math.floor(1_767_225_600 / 7200) * 7200;
   let seed = 42;
-  const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
   const lines: string[] = [];
   const byName = new Map<string, typeof series>();
   for (const entry of series) byName.set(entry.name, [...(byName.get(entry.name) ?? []), entry]);

@@ -15,7 +15,7 @@ export function memoryBytes(quantity: string | number): number {
   const match = /^([0-9.]+)([A-Za-z]*)$/.exec(quantity);
   if (match === null) throw new Error(`not a quantity: ${quantity}`);
   const [, number, suffix] = match;
-  const factor = suffix === '' ? 1 : BINARY[suffix!] ?? DECIMAL[suffix!];
+  const factor = suffix === '' ? 1 : (BINARY[suffix!] ?? DECIMAL[suffix!]);
   if (factor === undefined) throw new Error(`unknown quantity suffix in ${quantity}`);
   return Number(number) * factor;
 }

@@ -15,5 +15,6 @@ export async function until<T>(what: string, timeoutMs: number, attempt: () => P
     }
     await sleep(500);
   }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+  const reason = last instanceof Error ? `: ${last.message}` : '';
+  throw new Error(`timed out waiting for ${what}${reason}`, { cause: last });
 }

@@ -65,7 +65,9 @@ async function alertStates(): Promise<Map<string, string>> {
   const states = new Map<string, string>();
   for (const alert of body.data.alerts) {
     const { alertname, severity: _severity, job: _job, namespace: _namespace, ...rest } = alert.labels;
-    const detail = Object.entries(rest).map(([key, value]) => `${key}=${value}`).join(', ');
+    const detail = Object.entries(rest)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(', ');
     states.set(detail === '' ? alertname! : `${alertname} (${detail})`, alert.state);
   }
   return states;
@@ -114,7 +116,7 @@ try {
   const { api: env } = apiEnvironment(objects);
   for (const port of API_PORTS) apis.push(await startService({ ...pointedAt(postgres, env), SHUTDOWN_DELAY_SECONDS: '0' }, { port, discardStdout: true }));
 
-  console.log('observe: starting Alertmanager and Prometheus (the chart\'s configuration and rules)');
+  console.log("observe: starting Alertmanager and Prometheus (the chart's configuration and rules)");
   const alertmanager = startDaemon(ALERTMANAGER, await alertmanagerInvocation(objects, workDir, ALERTMANAGER_PORT));
   daemons.push(alertmanager);
   await ready('Alertmanager', alertmanager, `http://127.0.0.1:${ALERTMANAGER_PORT}/-/ready`);
@@ -131,7 +133,9 @@ try {
   await ready('Prometheus', prometheus, `http://127.0.0.1:${PROMETHEUS_PORT}/-/ready`);
   // Until each target's first scrape, the alerts that watch for a missing target are pending.
   await until('Prometheus to scrape every target once', 60_000, async () => {
-    const body = (await (await fetch(`http://127.0.0.1:${PROMETHEUS_PORT}/api/v1/targets?state=active`)).json()) as { data: { activeTargets: Array<{ health: string }> } };
+    const body = (await (await fetch(`http://127.0.0.1:${PROMETHEUS_PORT}/api/v1/targets?state=active`)).json()) as {
+      data: { activeTargets: Array<{ health: string }> };
+    };
     return body.data.activeTargets.length >= 5 && body.data.activeTargets.every((target) => target.health === 'up') ? true : undefined;
   });
 } catch (error) {
@@ -163,9 +167,11 @@ const commands = createInterface({ input: process.stdin });
 commands.on('line', (line) => {
   const command = line.trim();
   const action =
-    command === 'stop' ? postgres!.stop().then(() => console.log('observe: PostgreSQL stopped'))
-    : command === 'start' ? postgres!.start().then(() => console.log('observe: PostgreSQL started'))
-    : Promise.resolve(command === '' ? undefined : console.log(`observe: "${command}"? type "stop" or "start"`));
+    command === 'stop'
+      ? postgres!.stop().then(() => console.log('observe: PostgreSQL stopped'))
+      : command === 'start'
+        ? postgres!.start().then(() => console.log('observe: PostgreSQL started'))
+        : Promise.resolve(command === '' ? undefined : console.log(`observe: "${command}"? type "stop" or "start"`));
   action.catch((error: unknown) => console.error(`observe: ${String(error)}`));
 });
 

@@ -114,8 +114,11 @@ async function footprintOf(service: ServiceProcess): Promise<Footprint> {
   try {
     const start = await rssOf(pid);
     const sampler = sampleRss(pid);
-    const created = await runWrk(service.baseUrl, `wrk.headers["Content-Type"] = "application/json"
-request = function() return wrk.format("POST", "/users", nil, '{"name":"footprint"}') end`);
+    const created = await runWrk(
+      service.baseUrl,
+      `wrk.headers["Content-Type"] = "application/json"
+request = function() return wrk.format("POST", "/users", nil, '{"name":"footprint"}') end`,
+    );
     const users = Math.floor(created.rps * SECONDS);
     await runWrk(service.baseUrl, `request = function() return wrk.format("GET", "/user/" .. math.random(1, ${users})) end`);
     const underLoad = await sampler.stop();
@@ -131,7 +134,10 @@ function reportFootprint(footprint: { firstStart: Footprint; restart: Footprint 
   console.log(`
 embedded database (PGlite) footprint, RSS in MB (baseline: the service on PostgreSQL peaked at ${mb(postgresRss).trim()} MB)`);
   console.log('                     after start  peak under load  after load');
-  for (const [name, f] of [['first start', footprint.firstStart], ['restart', footprint.restart]] as const) {
+  for (const [name, f] of [
+    ['first start', footprint.firstStart],
+    ['restart', footprint.restart],
+  ] as const) {
     console.log(`${name.padEnd(20)} ${mb(f.start)}      ${mb(f.underLoad)}        ${mb(f.afterLoad)}`);
   }
   // The target is the steady state (after start, after load). Peaks under load move
@@ -268,7 +274,7 @@ function report(results: Results, peakRss: Map<Scenario, number>): void {
   console.log('\nCPU per request, in µs (median over rounds): the process measured + PostgreSQL + the rest (wrk, mostly) = all');
   for (const [scenario, entry] of results) {
     const cpuOf = (measured: Measurement[]) => {
-      const of = (key: keyof CpuPerRequest) => median(measured.map((m) => m.cpu![key]));
+      const of = (key: keyof CpuPerRequest) => median(measured.map((m) => m.cpu[key]));
       const [process_, postgres, rest] = [of('process'), of('postgres'), of('rest')];
       return `${fmt(process_, 4)} + ${fmt(postgres, 3)} + ${fmt(rest, 3)} = ${fmt(process_ + postgres + rest, 4)}`;
     };

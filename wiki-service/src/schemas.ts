@@ -14,8 +14,7 @@ const Id = (description: string) => Type.Integer({ minimum: 1, maximum: MAX_ID, 
 // The pattern runs with the `u` flag, where a surrogate pair counts as one character.
 export const STORABLE_TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$';
 
-const Text = (maxLength: number, description: string) =>
-  Type.String({ minLength: 1, maxLength, pattern: STORABLE_TEXT_PATTERN, description });
+const Text = (maxLength: number, description: string) => Type.String({ minLength: 1, maxLength, pattern: STORABLE_TEXT_PATTERN, description });
 
 export const UserName = Text(255, 'Display name, 1 to 255 characters');
 export const PostContent = Text(100_000, 'Post body, 1 to 100,000 characters');
@@ -27,9 +26,7 @@ const CreatedTime = Type.String({
 export const User = Type.Object({ id: Id('User id'), name: UserName, created_time: CreatedTime });
 export type User = Static<typeof User>;
 
-export const Post = Type.Object(
-  { post_id: Id('Post id'), content: PostContent, user_id: Id('Author (user id)'), created_time: CreatedTime },
-);
+export const Post = Type.Object({ post_id: Id('Post id'), content: PostContent, user_id: Id('Author (user id)'), created_time: CreatedTime });
 
 export const UserIdParams = Type.Object({ id: Id('User id') });
 export const PostIdParams = Type.Object({ id: Id('Post id') });
@@ -44,9 +41,7 @@ export const MAX_PAGE_SIZE = 100;
 
 const pageQueryFields = {
   limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE, description: 'Page size' }),
-  cursor: Type.Optional(
-    Type.Integer({ minimum: 0, maximum: MAX_ID, description: "The previous page's next_cursor" }),
-  ),
+  cursor: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_ID, description: "The previous page's next_cursor" })),
 };
 export const PageQuery = Type.Object(pageQueryFields);
 export const PostsPageQuery = Type.Object({

@@ -19,39 +19,36 @@ describe.each(BACKENDS)('concurrent writes on %s', (backend) => {
     await api?.close();
   });
 
-  it.skipIf(backendUnavailable(backend))(`${CONCURRENT} concurrent creates give ${CONCURRENT} distinct ids and a counter of exactly ${CONCURRENT}`, async () => {
-    const responses = await Promise.all(
-      Array.from({ length: CONCURRENT }, (_, i) => api.post('/users', { name: `concurrent-${i}` })),
-    );
-    expect(responses.map((response) => response.status)).toEqual(Array(CONCURRENT).fill(200));
-    const ids = responses.map((response) => response.body.id as number);
-    expect(new Set(ids).size).toBe(CONCURRENT);
+  it.skipIf(backendUnavailable(backend))(
+    `${CONCURRENT} concurrent creates give ${CONCURRENT} distinct ids and a counter of exactly ${CONCURRENT}`,
+    async () => {
+      const responses = await Promise.all(Array.from({ length: CONCURRENT }, (_, i) => api.post('/users', { name: `concurrent-${i}` })));
+      expect(responses.map((response) => response.status)).toEqual(Array(CONCURRENT).fill(200));
+      const ids = responses.map((response) => response.body.id as number);
+      expect(new Set(ids).size).toBe(CONCURRENT);
 
-    expect(metricValue((await api.get('/metrics')).text, 'users_created_total')).toBe(CONCURRENT);
+      expect(metricValue((await api.get('/metrics')).text, 'users_created_total')).toBe(CONCURRENT);
 
-    // Every acknowledged row is really there, with the name it was given.
-    const stored = new Map<number, string>();
-    let cursor: string | null = null;
-    do {
-      const page = await api.get(`/users?limit=100${cursor === null ? '' : `&cursor=${cursor}`}`);
-      for (const user of page.body.items) stored.set(user.id, user.name);
-      cursor = page.body.next_cursor;
-    } while (cursor !== null);
-    expect(stored.size).toBe(CONCURRENT);
-    for (const response of responses) expect(stored.get(response.body.id)).toBe(response.body.name);
-  });
+      // Every acknowledged row is really there, with the name it was given.
+      const stored = new Map<number, string>();
+      let cursor: string | null = null;
+      do {
+        const page = await api.get(`/users?limit=100${cursor === null ? '' : `&cursor=${cursor}`}`);
+        for (const user of page.body.items) stored.set(user.id, user.name);
+        cursor = page.body.next_cursor;
+      } while (cursor !== null);
+      expect(stored.size).toBe(CONCURRENT);
+      for (const response of responses) expect(stored.get(response.body.id)).toBe(response.body.name);
+    },
+  );
 
   it.skipIf(backendUnavailable(backend))('concurrent posts, renames and deletes all land', async () => {
     const author = (await api.post('/users', { name: 'author' })).body;
-    const posts = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => api.post('/posts', { user_id: author.id, content: `post ${i}` })),
-    );
+    const posts = await Promise.all(Array.from({ length: 100 }, (_, i) => api.post('/posts', { user_id: author.id, content: `post ${i}` })));
     expect(posts.every((response) => response.status === 200)).toBe(true);
     const edits = await Promise.all(
       posts.map((response, i) =>
-        i % 2 === 0
-          ? api.patch(`/posts/${response.body.post_id}`, { content: `edited ${i}` })
-          : api.delete(`/posts/${response.body.post_id}`),
+        i % 2 === 0 ? api.patch(`/posts/${response.body.post_id}`, { content: `edited ${i}` }) : api.delete(`/posts/${response.body.post_id}`),
       ),
     );
     expect(edits.map((response) => response.status).sort()).toEqual([...Array(50).fill(200), ...Array(50).fill(204)]);

@@ -81,10 +81,7 @@ describe('loadConfig', () => {
     [{ REQUEST_TIMEOUT_SECONDS: '0' }, 'REQUEST_TIMEOUT_SECONDS="0": expected a number from 1 to 3600'],
     [{ HEADERS_TIMEOUT_SECONDS: 'never' }, 'HEADERS_TIMEOUT_SECONDS="never"'],
     [{ KEEP_ALIVE_TIMEOUT_SECONDS: '-5' }, 'KEEP_ALIVE_TIMEOUT_SECONDS="-5"'],
-    [
-      { REQUEST_TIMEOUT_SECONDS: '5', HEADERS_TIMEOUT_SECONDS: '10' },
-      'HEADERS_TIMEOUT_SECONDS=10 must not exceed REQUEST_TIMEOUT_SECONDS=5',
-    ],
+    [{ REQUEST_TIMEOUT_SECONDS: '5', HEADERS_TIMEOUT_SECONDS: '10' }, 'HEADERS_TIMEOUT_SECONDS=10 must not exceed REQUEST_TIMEOUT_SECONDS=5'],
   ])('%j is refused with a message naming the variable', (env, message) => {
     expect(problemsOf(env as Record<string, string>).join('\n')).toContain(message);
   });
@@ -142,13 +139,29 @@ describe('the server process with a bad setting', () => {
 // answer 503 to everything).
 describe.skipIf(backendUnavailable('postgres'))('the server process when the database will not take it', () => {
   const cases: Array<[string, (server: PostgresServer) => Promise<string>, string]> = [
-    ['nothing listens at the address', async () => `postgresql://wiki:hunter2@127.0.0.1:${await freePort()}/wiki`, 'database refused the connection (nothing listens at that host and port)'],
-    ['the password is wrong', async (server) => `postgresql://${TEST_DB_USER}:hunter2@127.0.0.1:${server.port}/postgres`, `password authentication failed: password authentication failed for user "${TEST_DB_USER}"`],
-    ['the database does not exist', async (server) => `postgresql://${TEST_DB_USER}:${TEST_DB_PASSWORD}@127.0.0.1:${server.port}/no_such_database`, 'database does not exist: database "no_such_database" does not exist'],
+    [
+      'nothing listens at the address',
+      async () => `postgresql://wiki:hunter2@127.0.0.1:${await freePort()}/wiki`,
+      'database refused the connection (nothing listens at that host and port)',
+    ],
+    [
+      'the password is wrong',
+      async (server) => `postgresql://${TEST_DB_USER}:hunter2@127.0.0.1:${server.port}/postgres`,
+      `password authentication failed: password authentication failed for user "${TEST_DB_USER}"`,
+    ],
+    [
+      'the database does not exist',
+      async (server) => `postgresql://${TEST_DB_USER}:${TEST_DB_PASSWORD}@127.0.0.1:${server.port}/no_such_database`,
+      'database does not exist: database "no_such_database" does not exist',
+    ],
   ];
   for (const migrateOnStart of ['true', 'false']) {
     it.each(cases)(`MIGRATE_ON_START=${migrateOnStart}: %s: exits 1, logging "wiki-service failed to start: <cause>"`, async (_name, urlFor, cause) => {
-      const server = runNode(SERVER_SCRIPT, { DATABASE_URL: await urlFor(sharedPostgres()!), MIGRATE_ON_START: migrateOnStart, DB_CONNECT_TIMEOUT_SECONDS: '2' });
+      const server = runNode(SERVER_SCRIPT, {
+        DATABASE_URL: await urlFor(sharedPostgres()!),
+        MIGRATE_ON_START: migrateOnStart,
+        DB_CONNECT_TIMEOUT_SECONDS: '2',
+      });
       const exit = await server.exited;
       expect(exit, server.output()).toEqual({ code: 1, signal: null });
       const fatal = server.logLines().find((line) => line.level === 60);

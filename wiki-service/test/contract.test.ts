@@ -8,17 +8,16 @@ import { metricValue, rawExchange, request } from './support/http.js';
 const ISO_WITH_OFFSET = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$/;
 
 describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
+  const skip = backendUnavailable(backend);
   let api: TestApp;
 
   beforeAll(async () => {
-    if (backendUnavailable(backend)) return;
+    if (skip) return;
     api = await startTestApp(backend);
   });
   afterAll(async () => {
     await api?.close();
   });
-
-  const test = it.skipIf(backendUnavailable(backend));
 
   async function createUser(name = 'alice') {
     const response = await api.post('/users', { name });
@@ -31,7 +30,7 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
   }
 
   describe('original endpoints', () => {
-    test('POST /users answers 200 with id, name and created_time', async () => {
+    it.skipIf(skip)('POST /users answers 200 with id, name and created_time', async () => {
       const response = await api.post('/users', { name: 'alice' });
       expect(response.status).toBe(200);
       expect(Object.keys(response.body).sort()).toEqual(['created_time', 'id', 'name']);
@@ -42,20 +41,20 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect(Math.abs(Date.parse(response.body.created_time) - Date.now())).toBeLessThan(60_000);
     });
 
-    test('GET /user/{id} returns the same user, created_time unchanged', async () => {
+    it.skipIf(skip)('GET /user/{id} returns the same user, created_time unchanged', async () => {
       const user = await createUser('bob');
       const response = await api.get(`/user/${user.id}`);
       expect(response.status).toBe(200);
       expect(response.body).toEqual(user);
     });
 
-    test('GET /user/{id} of an unknown user is 404 {"detail":"User not found"}', async () => {
+    it.skipIf(skip)('GET /user/{id} of an unknown user is 404 {"detail":"User not found"}', async () => {
       const response = await api.get('/user/2147483647');
       expect(response.status).toBe(404);
       expect(response.body).toEqual({ detail: 'User not found' });
     });
 
-    test('POST /posts answers 200 with post_id, content, user_id, created_time', async () => {
+    it.skipIf(skip)('POST /posts answers 200 with post_id, content, user_id, created_time', async () => {
       const user = await createUser();
       const response = await api.post('/posts', { user_id: user.id, content: 'hello' });
       expect(response.status).toBe(200);
@@ -67,7 +66,7 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect(read.body).toEqual(response.body);
     });
 
-    test('POST /posts for an unknown user is 404 {"detail":"User not found"} and is not counted', async () => {
+    it.skipIf(skip)('POST /posts for an unknown user is 404 {"detail":"User not found"} and is not counted', async () => {
       const before = await metric('posts_created_total');
       const response = await api.post('/posts', { user_id: 2147483647, content: 'orphan' });
       expect(response.status).toBe(404);
@@ -75,20 +74,20 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect(await metric('posts_created_total')).toBe(before);
     });
 
-    test('GET /posts/{id} of an unknown post is 404 {"detail":"Post not found"}', async () => {
+    it.skipIf(skip)('GET /posts/{id} of an unknown post is 404 {"detail":"Post not found"}', async () => {
       const response = await api.get('/posts/2147483647');
       expect(response.status).toBe(404);
       expect(response.body).toEqual({ detail: 'Post not found' });
     });
 
-    test('GET / describes the API', async () => {
+    it.skipIf(skip)('GET / describes the API', async () => {
       const response = await api.get('/');
       expect(response.status).toBe(200);
       expect(response.body.message).toBe('User and Post API');
       expect(typeof response.body.endpoints).toBe('object');
     });
 
-    test('GET /metrics has the counters with their HELP texts, HTTP and process metrics', async () => {
+    it.skipIf(skip)('GET /metrics has the counters with their HELP texts, HTTP and process metrics', async () => {
       await createUser();
       await api.get('/user/1');
       const response = await api.get('/metrics');
@@ -106,11 +105,27 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect(response.text).not.toMatch(/route="\/user\/1"/);
     });
 
-    test("GET /metrics has every route's 500 and 503 series before any error, so a first error shows in rate()", async () => {
+    it.skipIf(skip)("GET /metrics has every route's 500 and 503 series before any error, so a first error shows in rate()", async () => {
       const response = await api.get('/metrics');
       const errorSeries = (status: string) =>
-        [...response.text.matchAll(new RegExp(`^http_requests_total\\{method="(\\w+)",route="([^"]+)",status_code="${status}"\\} (\\d+)$`, 'gm'))].map(([, method, route]) => `${method} ${route}`);
-      const routes = ['GET /', 'POST /users', 'GET /users', 'GET /user/:id', 'GET /users/:id', 'GET /users/:id/posts', 'PATCH /users/:id', 'DELETE /users/:id', 'POST /posts', 'GET /posts', 'GET /posts/:id', 'PATCH /posts/:id', 'DELETE /posts/:id'];
+        [...response.text.matchAll(new RegExp(`^http_requests_total\\{method="(\\w+)",route="([^"]+)",status_code="${status}"\\} (\\d+)$`, 'gm'))].map(
+          ([, method, route]) => `${method} ${route}`,
+        );
+      const routes = [
+        'GET /',
+        'POST /users',
+        'GET /users',
+        'GET /user/:id',
+        'GET /users/:id',
+        'GET /users/:id/posts',
+        'PATCH /users/:id',
+        'DELETE /users/:id',
+        'POST /posts',
+        'GET /posts',
+        'GET /posts/:id',
+        'PATCH /posts/:id',
+        'DELETE /posts/:id',
+      ];
       for (const status of ['500', '503']) {
         expect(errorSeries(status)).toEqual(expect.arrayContaining(routes));
         // Not the probes and scrapes the objective leaves out, nor Fastify's HEAD copies.
@@ -118,7 +133,7 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       }
     });
 
-    test('counters rise by exactly one per committed row', async () => {
+    it.skipIf(skip)('counters rise by exactly one per committed row', async () => {
       const users = await metric('users_created_total');
       const posts = await metric('posts_created_total');
       const user = await createUser();
@@ -128,7 +143,7 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect(await metric('posts_created_total')).toBe((posts ?? 0) + 1);
     });
 
-    test('a trailing slash is accepted on every path', async () => {
+    it.skipIf(skip)('a trailing slash is accepted on every path', async () => {
       const created = await api.post('/users/', { name: 'slash' });
       expect(created.status).toBe(200);
       expect((await api.get(`/user/${created.body.id}/`)).body).toEqual(created.body);
@@ -165,26 +180,29 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       ['content an object', '/posts', { user_id: 1, content: { a: 1 } }, ['body', 'content'], 'type_error.str'],
     ];
 
-    test.each(cases)('%s', async (_name, path, body, loc, type) => {
+    it.skipIf(skip).each(cases)('%s', async (_name, path, body, loc, type) => {
       const response = await api.post(path, body);
       expect(response.status).toBe(422);
       expect(response.body.detail).toEqual(expect.arrayContaining([expect.objectContaining({ loc, type })]));
       for (const issue of response.body.detail) expect(typeof issue.msg).toBe('string');
     });
 
-    test('the exact body for a missing field', async () => {
+    it.skipIf(skip)('the exact body for a missing field', async () => {
       const response = await api.post('/users', {});
       expect(response.body).toEqual({ detail: [{ loc: ['body', 'name'], msg: 'field required', type: 'value_error.missing' }] });
     });
 
-    test('every problem is listed, not only the first', async () => {
+    it.skipIf(skip)('every problem is listed, not only the first', async () => {
       const response = await api.post('/posts', {});
       expect(response.body.detail.map((issue: { loc: string[] }) => issue.loc)).toEqual(
-        expect.arrayContaining([['body', 'user_id'], ['body', 'content']]),
+        expect.arrayContaining([
+          ['body', 'user_id'],
+          ['body', 'content'],
+        ]),
       );
     });
 
-    test.each([
+    it.skipIf(skip).each([
       ['not JSON at all', 'this is not json'],
       ['truncated JSON', '{"name": "alice"'],
       ['trailing garbage', '{"name": "alice"} x'],
@@ -194,13 +212,13 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect(response.body.detail[0]).toMatchObject({ loc: ['body'], type: 'value_error.jsondecode' });
     });
 
-    test('an empty body is 422 "field required"', async () => {
+    it.skipIf(skip)('an empty body is 422 "field required"', async () => {
       const response = await request(api.baseUrl, 'POST', '/users', { raw: '', headers: { 'content-type': 'application/json' } });
       expect(response.status).toBe(422);
       expect(response.body.detail[0]).toMatchObject({ loc: ['body'], type: 'value_error.missing' });
     });
 
-    test('a JSON body sent with another Content-Type (curl -d) is still read as JSON', async () => {
+    it.skipIf(skip)('a JSON body sent with another Content-Type (curl -d) is still read as JSON', async () => {
       const response = await request(api.baseUrl, 'POST', '/users', {
         raw: '{"name":"form"}',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -209,7 +227,7 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect(response.body.name).toBe('form');
     });
 
-    test.each([
+    it.skipIf(skip).each([
       ['abc', 'type_error.integer'],
       ['1.5', 'type_error.integer'],
       ['0', 'value_error.number.not_ge'],
@@ -231,7 +249,7 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
     const NOT_DECIMAL_INTEGERS = ['Infinity', '-Infinity', '1e309', 'NaN', '0x1', '1e0', '0b1', '0o1', '1.0', '+1', '%201', '1%20', '1_0', ''];
     const idPaths = (id: string) => [`/user/${id}`, `/users/${id}`, `/posts/${id}`, `/users/${id}/posts`];
 
-    test.each(NOT_DECIMAL_INTEGERS.filter((id) => id !== ''))('path id %j is 422 "value is not a valid integer" for every method', async (id) => {
+    it.skipIf(skip).each(NOT_DECIMAL_INTEGERS.filter((id) => id !== ''))('path id %j is 422 "value is not a valid integer" for every method', async (id) => {
       const attempts: Array<[string, string]> = [
         ...idPaths(id).map((path): [string, string] => ['GET', path]),
         ['HEAD', `/user/${id}`],
@@ -251,17 +269,15 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       }
     });
 
-    test.each(['limit', 'cursor', 'user_id'])('query %s that is not a decimal integer is 422 at ["query", name]', async (name) => {
+    it.skipIf(skip).each(['limit', 'cursor', 'user_id'])('query %s that is not a decimal integer is 422 at ["query", name]', async (name) => {
       for (const value of NOT_DECIMAL_INTEGERS) {
         const response = await api.get(`/posts?${name}=${value}`);
         expect(response.status, `${name}=${value}`).toBe(422);
-        expect(response.body.detail, `${name}=${value}`).toEqual([
-          { loc: ['query', name], msg: 'value is not a valid integer', type: 'type_error.integer' },
-        ]);
+        expect(response.body.detail, `${name}=${value}`).toEqual([{ loc: ['query', name], msg: 'value is not a valid integer', type: 'type_error.integer' }]);
       }
     });
 
-    test('a number of 400 digits is out of range, not Infinity', async () => {
+    it.skipIf(skip)('a number of 400 digits is out of range, not Infinity', async () => {
       // Beyond a double's range (over 309 digits) only in the query string: a path
       // parameter over 100 characters is refused earlier, with 414.
       const huge = '1'.repeat(400);
@@ -273,14 +289,14 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       }
     });
 
-    test('leading zeros are still a decimal integer (as in the original)', async () => {
+    it.skipIf(skip)('leading zeros are still a decimal integer (as in the original)', async () => {
       const user = await createUser('zero-padded');
       const response = await api.get(`/user/${String(user.id).padStart(6, '0')}`);
       expect(response.status).toBe(200);
       expect(response.body).toEqual(user);
     });
 
-    test.each([
+    it.skipIf(skip).each([
       ['limit=0', ['query', 'limit']],
       ['limit=101', ['query', 'limit']],
       ['limit=1000000000000', ['query', 'limit']],
@@ -295,13 +311,13 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       }
     });
 
-    test('a body over 1 MiB is 413 with a detail message', async () => {
+    it.skipIf(skip)('a body over 1 MiB is 413 with a detail message', async () => {
       const response = await api.post('/posts', { user_id: 1, content: 'x'.repeat(1024 * 1024 + 1) });
       expect(response.status).toBe(413);
       expect(typeof response.body.detail).toBe('string');
     });
 
-    test('unknown fields are ignored', async () => {
+    it.skipIf(skip)('unknown fields are ignored', async () => {
       const response = await api.post('/users', { name: 'extra', id: 999_999, admin: true });
       expect(response.status).toBe(200);
       expect(response.body.name).toBe('extra');
@@ -314,7 +330,7 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       const rawPost = (path: string, headerLines: string[], body: string) =>
         `POST ${path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n${headerLines.map((line) => `${line}\r\n`).join('')}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 
-      test.each([
+      it.skipIf(skip).each([
         ['empty', 'Content-Type:'],
         ['a list', 'Content-Type: application/json, text/html'],
         ['8,000 characters', `Content-Type: ${'a'.repeat(8000)}`],
@@ -330,7 +346,7 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
         expect(invalid.received).toContain('"type":"value_error.jsondecode"');
       });
 
-      test('a URL with broken percent-encoding is 400 {"detail"}, with a request id, and does not echo the URL', async () => {
+      it.skipIf(skip)('a URL with broken percent-encoding is 400 {"detail"}, with a request id, and does not echo the URL', async () => {
         const response = await api.get('/user/%E0%A4%A<script>');
         expect(response.status).toBe(400);
         expect(response.body).toEqual({ detail: 'Malformed URL: invalid percent-encoding' });
@@ -339,14 +355,14 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
         expect(response.text).not.toContain('script');
       });
 
-      test('a path segment over 100 characters is 414 {"detail"}', async () => {
+      it.skipIf(skip)('a path segment over 100 characters is 414 {"detail"}', async () => {
         const response = await api.get(`/user/${'1'.repeat(101)}`);
         expect(response.status).toBe(414);
         expect(response.body).toEqual({ detail: 'URL path segment too long' });
         expect(response.headers.get('x-request-id')).not.toBeNull();
       });
 
-      test.each([
+      it.skipIf(skip).each([
         ['a malformed request line', 'GARBAGE /\x01 HTTP/1.1\r\n\r\n'],
         ['a request pipelined behind a valid one that is malformed', 'GET /health HTTP/1.1\r\nHost: t\r\n\r\nGET /\x00 HTTP/1.1\r\n\r\n'],
         ['a Content-Length that is not a number', 'POST /users HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n'],
@@ -361,19 +377,19 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
         expect(lastResponse.endsWith('\r\n\r\n{"detail":"Malformed HTTP request"}')).toBe(true);
       });
 
-      test('headers over 16 KiB are 431 {"detail"}', async () => {
+      it.skipIf(skip)('headers over 16 KiB are 431 {"detail"}', async () => {
         const { received } = await rawExchange(api.baseUrl, `GET /health HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
         expect(received).toMatch(/^HTTP\/1\.1 431 /);
         expect(received).toContain('{"detail":"Request headers too large"}');
       });
 
-      test('every response says X-Content-Type-Options: nosniff, successes and errors alike', async () => {
+      it.skipIf(skip)('every response says X-Content-Type-Options: nosniff, successes and errors alike', async () => {
         for (const response of [await api.get('/'), await api.get('/user/abc'), await api.get('/nowhere'), await api.get('/metrics')]) {
           expect(response.headers.get('x-content-type-options')).toBe('nosniff');
         }
       });
 
-      test('/docs is served with a Content-Security-Policy that allows only this service', async () => {
+      it.skipIf(skip)('/docs is served with a Content-Security-Policy that allows only this service', async () => {
         for (const path of ['/docs', '/docs/static/index.html', '/docs/static/swagger-initializer.js']) {
           const response = await api.get(path);
           expect(response.status, path).toBeLessThan(400);
@@ -387,7 +403,7 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       });
     });
 
-    test('an unknown path is 404 {"detail":"Not Found"}', async () => {
+    it.skipIf(skip)('an unknown path is 404 {"detail":"Not Found"}', async () => {
       const response = await api.get('/no/such/thing');
       expect(response.status).toBe(404);
       expect(response.body).toEqual({ detail: 'Not Found' });
@@ -405,7 +421,7 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       '%s %d {0} ${x} <script>alert(1)</script>',
     ];
 
-    test.each(texts)('%j', async (text) => {
+    it.skipIf(skip).each(texts)('%j', async (text) => {
       const user = await api.post('/users', { name: text });
       expect(user.status).toBe(200);
       expect(user.body.name).toBe(text);
@@ -415,14 +431,14 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect((await api.get(`/posts/${post.body.post_id}`)).body.content).toBe(text);
     });
 
-    test('255 emoji are 255 characters: a valid name', async () => {
+    it.skipIf(skip)('255 emoji are 255 characters: a valid name', async () => {
       const name = '🚀'.repeat(255);
       const response = await api.post('/users', { name });
       expect(response.status).toBe(200);
       expect(response.body.name).toBe(name);
     });
 
-    test('content of exactly 100,000 characters is accepted', async () => {
+    it.skipIf(skip)('content of exactly 100,000 characters is accepted', async () => {
       const user = await createUser();
       const content = 'é'.repeat(100_000);
       const response = await api.post('/posts', { user_id: user.id, content });
@@ -432,13 +448,13 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
   });
 
   describe('extensions', () => {
-    test('GET /users/{id} is the same as GET /user/{id}', async () => {
+    it.skipIf(skip)('GET /users/{id} is the same as GET /user/{id}', async () => {
       const user = await createUser();
       expect((await api.get(`/users/${user.id}`)).body).toEqual((await api.get(`/user/${user.id}`)).body);
       expect((await api.get('/users/2147483647')).body).toEqual({ detail: 'User not found' });
     });
 
-    test('GET /users pages through every user once, in id order', async () => {
+    it.skipIf(skip)('GET /users pages through every user once, in id order', async () => {
       for (let i = 0; i < 7; i++) await createUser(`pager-${i}`);
       const seen: number[] = [];
       let cursor: string | null = null;
@@ -457,14 +473,14 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect(seen.length).toBe(all.body.items.length);
     });
 
-    test('limit defaults to 20', async () => {
+    it.skipIf(skip)('limit defaults to 20', async () => {
       for (let i = 0; i < 21; i++) await createUser(`many-${i}`);
       const response = await api.get('/users');
       expect(response.body.items).toHaveLength(20);
       expect(response.body.next_cursor).not.toBeNull();
     });
 
-    test('GET /posts?user_id= and GET /users/{id}/posts list only that user\'s posts', async () => {
+    it.skipIf(skip)("GET /posts?user_id= and GET /users/{id}/posts list only that user's posts", async () => {
       const author = await createUser('author');
       const other = await createUser('other');
       const mine = [];
@@ -484,7 +500,7 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect((await api.get('/posts?user_id=2147483647')).body).toEqual({ items: [], next_cursor: null });
     });
 
-    test('PATCH /users/{id} renames; created_time never changes', async () => {
+    it.skipIf(skip)('PATCH /users/{id} renames; created_time never changes', async () => {
       const user = await createUser('before');
       const response = await api.patch(`/users/${user.id}`, { name: 'after' });
       expect(response.status).toBe(200);
@@ -495,7 +511,7 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect((await api.patch(`/users/${user.id}`, {})).status).toBe(422);
     });
 
-    test('PATCH /posts/{id} edits content', async () => {
+    it.skipIf(skip)('PATCH /posts/{id} edits content', async () => {
       const user = await createUser();
       const post = (await api.post('/posts', { user_id: user.id, content: 'draft' })).body;
       const response = await api.patch(`/posts/${post.post_id}`, { content: 'final' });
@@ -504,7 +520,7 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect((await api.patch('/posts/2147483647', { content: 'x' })).body).toEqual({ detail: 'Post not found' });
     });
 
-    test('DELETE /posts/{id} answers 204, then the post is gone', async () => {
+    it.skipIf(skip)('DELETE /posts/{id} answers 204, then the post is gone', async () => {
       const user = await createUser();
       const post = (await api.post('/posts', { user_id: user.id, content: 'bye' })).body;
       const response = await api.delete(`/posts/${post.post_id}`);
@@ -514,7 +530,7 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect((await api.delete(`/posts/${post.post_id}`)).body).toEqual({ detail: 'Post not found' });
     });
 
-    test('DELETE /users/{id} deletes the user and all of their posts', async () => {
+    it.skipIf(skip)('DELETE /users/{id} deletes the user and all of their posts', async () => {
       const user = await createUser('leaving');
       const keeper = await createUser('staying');
       const posts = [];
@@ -530,20 +546,20 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect((await api.post('/posts', { user_id: user.id, content: 'late' })).status).toBe(404);
     });
 
-    test('GET /health is liveness: {"status":"healthy","timestamp":...}', async () => {
+    it.skipIf(skip)('GET /health is liveness: {"status":"healthy","timestamp":...}', async () => {
       const response = await api.get('/health');
       expect(response.status).toBe(200);
       expect(response.body.status).toBe('healthy');
       expect(Date.parse(response.body.timestamp)).not.toBeNaN();
     });
 
-    test('GET /ready is 200 while the database answers', async () => {
+    it.skipIf(skip)('GET /ready is 200 while the database answers', async () => {
       const response = await api.get('/ready');
       expect(response.status).toBe(200);
       expect(response.body).toEqual({ status: 'ready' });
     });
 
-    test('GET /openapi.json is an OpenAPI 3 document listing every route', async () => {
+    it.skipIf(skip)('GET /openapi.json is an OpenAPI 3 document listing every route', async () => {
       const response = await api.get('/openapi.json');
       expect(response.status).toBe(200);
       expect(response.body.openapi).toMatch(/^3\./);
@@ -554,13 +570,13 @@ describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
       expect(Object.keys(response.body.paths['/users/{id}'])).toEqual(expect.arrayContaining(['get', 'patch', 'delete']));
     });
 
-    test('GET /docs serves the interactive page', async () => {
+    it.skipIf(skip)('GET /docs serves the interactive page', async () => {
       const response = await api.get('/docs/');
       expect(response.status).toBe(200);
       expect(response.text.toLowerCase()).toContain('swagger');
     });
 
-    test('every response carries a request id, and a caller\'s id is kept', async () => {
+    it.skipIf(skip)("every response carries a request id, and a caller's id is kept", async () => {
       expect((await api.get('/health')).headers.get('x-request-id')).toMatch(/\S+/);
       const response = await api.get('/health', { headers: { 'x-request-id': 'trace-123' } });
       expect(response.headers.get('x-request-id')).toBe('trace-123');

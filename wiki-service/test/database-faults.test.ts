@@ -65,7 +65,9 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL faults under load', 
           const backAt = Date.now();
           while (load.lastAckAt() <= backAt) {
             expect(service.child.exitCode, `the service died after ${fault}:\n${service.output()}`).toBeNull();
-            expect(Date.now() - backAt, `no write succeeded within ${RECOVERY_LIMIT_MS} ms of PostgreSQL being back after ${fault}`).toBeLessThan(RECOVERY_LIMIT_MS);
+            expect(Date.now() - backAt, `no write succeeded within ${RECOVERY_LIMIT_MS} ms of PostgreSQL being back after ${fault}`).toBeLessThan(
+              RECOVERY_LIMIT_MS,
+            );
             await sleep(10);
           }
           figures.push(`${fault} #${round}: PostgreSQL back after ${backAt - injectedAt} ms, first acknowledged write ${load.lastAckAt() - backAt} ms later`);
@@ -93,13 +95,12 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL faults under load', 
     expect((await fetch(`${service.baseUrl}/ready`)).status).toBe(200);
 
     // Every acknowledged write is in the database, exactly as acknowledged.
-    const users = new Map(
-      (await postgres.query<{ id: number; name: string }>('SELECT id, name FROM users', databaseName)).map((row) => [row.id, row.name]),
-    );
+    const users = new Map((await postgres.query<{ id: number; name: string }>('SELECT id, name FROM users', databaseName)).map((row) => [row.id, row.name]));
     const posts = new Map(
-      (await postgres.query<{ id: number; user_id: number; content: string }>('SELECT id, user_id, content FROM posts', databaseName)).map(
-        (row) => [row.id, { userId: row.user_id, content: row.content }],
-      ),
+      (await postgres.query<{ id: number; user_id: number; content: string }>('SELECT id, user_id, content FROM posts', databaseName)).map((row) => [
+        row.id,
+        { userId: row.user_id, content: row.content },
+      ]),
     );
     const lostUsers = [...load.acknowledged.users].filter(([id, name]) => users.get(id) !== name);
     const lostPosts = [...load.acknowledged.posts].filter(([id, post]) => JSON.stringify(posts.get(id)) !== JSON.stringify(post));

@@ -14,39 +14,45 @@ const WRITERS = 8;
 const CRASHES = 3;
 
 describe('embedded database (PGlite): a process crash loses no acknowledged write', () => {
-  it(`kill -9 with ${WRITERS} writers in flight, ${CRASHES} times: after a restart on the same folder, every acknowledged user and post is there`, { timeout: 180_000 }, async () => {
-    const { config, cleanup } = await testDatabaseConfig('pglite');
-    onTestFinished(cleanup);
-    const env = { DATA_DIR: config.kind === 'pglite' ? config.dataDir : '', SHUTDOWN_DELAY_SECONDS: '0', LOG_LEVEL: 'warn' };
-    const acknowledged: Acknowledged = { users: new Map(), posts: new Map() };
+  it(
+    `kill -9 with ${WRITERS} writers in flight, ${CRASHES} times: after a restart on the same folder, every acknowledged user and post is there`,
+    { timeout: 180_000 },
+    async () => {
+      const { config, cleanup } = await testDatabaseConfig('pglite');
+      onTestFinished(cleanup);
+      const env = { DATA_DIR: config.kind === 'pglite' ? config.dataDir : '', SHUTDOWN_DELAY_SECONDS: '0', LOG_LEVEL: 'warn' };
+      const acknowledged: Acknowledged = { users: new Map(), posts: new Map() };
 
-    for (let crash = 1; crash <= CRASHES; crash++) {
-      const service = await startService(env, { discardStdout: true });
-      const load = startWriters(service.baseUrl, WRITERS, 10_000);
-      while (load.writes() < 150) await sleep(10);
-      service.child.kill('SIGKILL');
-      expect((await service.exited).signal).toBe('SIGKILL');
-      await load.stop(); // its requests in flight fail: they were never acknowledged
-      for (const [id, name] of load.acknowledged.users) acknowledged.users.set(id, name);
-      for (const [id, post] of load.acknowledged.posts) acknowledged.posts.set(id, post);
-    }
-
-    const service = await startService(env, { discardStdout: true });
-    onTestFinished(() => service.stop().then(() => {}));
-    const api = client(service.baseUrl);
-    const lost: string[] = [];
-    for (const [id, name] of acknowledged.users) {
-      const response = await api.get(`/user/${id}`);
-      if (response.status !== 200 || response.body.name !== name) lost.push(`user ${id}: ${response.status} ${response.text}`);
-    }
-    for (const [id, post] of acknowledged.posts) {
-      const response = await api.get(`/posts/${id}`);
-      if (response.status !== 200 || response.body.content !== post.content || response.body.user_id !== post.userId) {
-        lost.push(`post ${id}: ${response.status} ${response.text}`);
+      for (let crash = 1; crash <= CRASHES; crash++) {
+        const service = await startService(env, { discardStdout: true });
+        const load = startWriters(service.baseUrl, WRITERS, 10_000);
+        while (load.writes() < 150) await sleep(10);
+        service.child.kill('SIGKILL');
+        expect((await service.exited).signal).toBe('SIGKILL');
+        await load.stop(); // its requests in flight fail: they were never acknowledged
+        for (const [id, name] of load.acknowledged.users) acknowledged.users.set(id, name);
+        for (const [id, post] of load.acknowledged.posts) acknowledged.posts.set(id, post);
       }
-    }
-    console.log(`PGlite, ${CRASHES} kill -9 under load: ${acknowledged.users.size} users and ${acknowledged.posts.size} posts acknowledged, ${lost.length} lost`);
-    expect(lost).toEqual([]);
-    expect(acknowledged.users.size).toBeGreaterThanOrEqual(CRASHES * 50);
-  });
+
+      const service = await startService(env, { discardStdout: true });
+      onTestFinished(() => service.stop().then(() => {}));
+      const api = client(service.baseUrl);
+      const lost: string[] = [];
+      for (const [id, name] of acknowledged.users) {
+        const response = await api.get(`/user/${id}`);
+        if (response.status !== 200 || response.body.name !== name) lost.push(`user ${id}: ${response.status} ${response.text}`);
+      }
+      for (const [id, post] of acknowledged.posts) {
+        const response = await api.get(`/posts/${id}`);
+        if (response.status !== 200 || response.body.content !== post.content || response.body.user_id !== post.userId) {
+          lost.push(`post ${id}: ${response.status} ${response.text}`);
+        }
+      }
+      console.log(
+        `PGlite, ${CRASHES} kill -9 under load: ${acknowledged.users.size} users and ${acknowledged.posts.size} posts acknowledged, ${lost.length} lost`,
+      );
+      expect(lost).toEqual([]);
+      expect(acknowledged.users.size).toBeGreaterThanOrEqual(CRASHES * 50);
+    },
+  );
 });

@@ -28,15 +28,50 @@ interface HostileRequest {
 // ---- generators ---------------------------------------------------------------
 
 const EDGE_NUMBER_TEXTS = [
-  '0', '-0', '1', '-1', '007', '2147483647', '2147483648', '-2147483648', '9007199254740993', '9'.repeat(400),
-  '1e3', '1E3', '1.5', '.5', '5.', '0x10', '0o7', '0b1', '+1', ' 1', '1 ', 'Infinity', '-Infinity', 'NaN', '1e309',
-  '-1e309', '1_000', '١', '１', '', 'null', 'true', '[]', '{}', "1' OR '1'='1", '1;DROP TABLE users',
+  '0',
+  '-0',
+  '1',
+  '-1',
+  '007',
+  '2147483647',
+  '2147483648',
+  '-2147483648',
+  '9007199254740993',
+  '9'.repeat(400),
+  '1e3',
+  '1E3',
+  '1.5',
+  '.5',
+  '5.',
+  '0x10',
+  '0o7',
+  '0b1',
+  '+1',
+  ' 1',
+  '1 ',
+  'Infinity',
+  '-Infinity',
+  'NaN',
+  '1e309',
+  '-1e309',
+  '1_000',
+  '١',
+  '１',
+  '',
+  'null',
+  'true',
+  '[]',
+  '{}',
+  "1' OR '1'='1",
+  '1;DROP TABLE users',
 ];
 const BROKEN_PERCENT_ENCODINGS = ['%', '%zz', '%E0%A4%A', '%FF', '%C0%AF', '%00', '%2e%2e', '..', '%2F'];
 
 /** Percent-encodes the UTF-8 bytes of any string (lone surrogates become U+FFFD, as on the wire). */
 const percentEncode = (text: string) =>
-  [...Buffer.from(text, 'utf8')].map((byte) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(byte)) ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+  [...Buffer.from(text, 'utf8')]
+    .map((byte) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(byte)) ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`))
+    .join('');
 
 const numberText = fc.oneof(
   fc.constantFrom(...EDGE_NUMBER_TEXTS),
@@ -53,8 +88,26 @@ const urlValue = fc.oneof(
 );
 
 const PATH_TEMPLATES = [
-  '/users', '/users/', '/user/{}', '/users/{}', '/users/{}/', '/users/{}/posts', '/posts', '/posts/{}', '/', '/health',
-  '/ready', '/metrics', '/openapi.json', '/docs', '/docs/{}', '/docs/static/{}', '/{}', '/users/{}/{}', '//users', '/users//{}',
+  '/users',
+  '/users/',
+  '/user/{}',
+  '/users/{}',
+  '/users/{}/',
+  '/users/{}/posts',
+  '/posts',
+  '/posts/{}',
+  '/',
+  '/health',
+  '/ready',
+  '/metrics',
+  '/openapi.json',
+  '/docs',
+  '/docs/{}',
+  '/docs/static/{}',
+  '/{}',
+  '/users/{}/{}',
+  '//users',
+  '/users//{}',
 ];
 const QUERY_KEYS = ['limit', 'cursor', 'user_id', 'limit[]', 'user_id[a]', '__proto__[x]', 'constructor', 'name'];
 
@@ -97,12 +150,14 @@ const body = fc.oneof(
   fc.json().map((text) => Buffer.from(text)),
   fc.string({ unit: 'binary', maxLength: 200 }).map((text) => Buffer.from(text)),
   fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes)), // not UTF-8, mostly
-  fc.constantFrom(
-    '{"__proto__": {"admin": true}, "name": "proto"}',
-    '{"constructor": {"prototype": {"admin": true}}, "name": "ctor"}',
-    '{"name": "first", "name": "second"}',
-    '{"name": "a", "user_id": 1, "content": "c"}',
-  ).map((text) => Buffer.from(text)),
+  fc
+    .constantFrom(
+      '{"__proto__": {"admin": true}, "name": "proto"}',
+      '{"constructor": {"prototype": {"admin": true}}, "name": "ctor"}',
+      '{"name": "first", "name": "second"}',
+      '{"name": "a", "user_id": 1, "content": "c"}',
+    )
+    .map((text) => Buffer.from(text)),
   fc.constantFrom(...LARGE_BODIES),
 );
 
@@ -111,7 +166,16 @@ const headerText = fc.string({ unit: 'binary-ascii', maxLength: 120 }).map((text
 const headers = fc.record(
   {
     'content-type': fc.oneof(
-      fc.constantFrom('application/json', 'text/plain', '', 'application/json; charset=utf-16', 'multipart/form-data; boundary=x', ';;;', 'a'.repeat(8000), '\u00ff\u00fe'),
+      fc.constantFrom(
+        'application/json',
+        'text/plain',
+        '',
+        'application/json; charset=utf-16',
+        'multipart/form-data; boundary=x',
+        ';;;',
+        'a'.repeat(8000),
+        '\u00ff\u00fe',
+      ),
       headerText,
     ),
     'x-request-id': fc.oneof(headerText, fc.constant('a'.repeat(129)), fc.constant('../../etc/passwd')),
@@ -124,10 +188,7 @@ const headers = fc.record(
 );
 
 const hostileRequest: fc.Arbitrary<HostileRequest> = fc.record({
-  method: fc.oneof(
-    { arbitrary: fc.constantFrom('GET', 'POST', 'PATCH', 'DELETE'), weight: 4 },
-    fc.constantFrom('PUT', 'HEAD', 'OPTIONS', 'TRACE', 'PROPFIND'),
-  ),
+  method: fc.oneof({ arbitrary: fc.constantFrom('GET', 'POST', 'PATCH', 'DELETE'), weight: 4 }, fc.constantFrom('PUT', 'HEAD', 'OPTIONS', 'TRACE', 'PROPFIND')),
   path,
   headers,
   body: fc.option(body, { nil: undefined }),
@@ -196,56 +257,62 @@ describe.each(BACKENDS)('hostile input on %s', (backend) => {
     await removeDatabase?.();
   });
 
-  it.skipIf(backendUnavailable(backend))(`${REQUESTS_PER_DATABASE} generated requests: no 5xx, every error a {"detail"} body, the process healthy afterwards`, { timeout: 300_000 }, async () => {
-    const statuses = new Map<number | string, number>();
-    await fc.assert(
-      fc.asyncProperty(hostileRequest, async (hostile) => {
-        let answer: Answer;
-        try {
-          answer = await send(service.baseUrl, hostile);
-        } catch (error) {
-          // A server may answer without reading a large body it has no use for (over the
-          // limit: 413; a bad URL; a GET) and close the connection; unread data turns the
-          // close into a reset, and the client fails writing or loses the answer. Small
-          // bodies are read whole, so there every request must be answered. A crash
-          // would still show in the checks after the run.
-          const code = (error as { code?: string }).code;
-          if ((hostile.body?.length ?? 0) > LARGE_BODY_BYTES && (code === 'EPIPE' || code === 'ECONNRESET')) {
-            statuses.set('large body, closed unread', (statuses.get('large body, closed unread') ?? 0) + 1);
-            return;
-          }
-          throw new Error(`no answer (${(error as Error).message}) to ${describeRequest(hostile)}\n${service.output().slice(-2000)}`);
-        }
-        statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
-        if (answer.status >= 500) throw new Error(`${answer.status} ${answer.text} for ${describeRequest(hostile)}`);
-        if (answer.status >= 400 && hostile.method !== 'HEAD') {
-          let parsed: unknown;
+  it.skipIf(backendUnavailable(backend))(
+    `${REQUESTS_PER_DATABASE} generated requests: no 5xx, every error a {"detail"} body, the process healthy afterwards`,
+    { timeout: 300_000 },
+    async () => {
+      const statuses = new Map<number | string, number>();
+      await fc.assert(
+        fc.asyncProperty(hostileRequest, async (hostile) => {
+          let answer: Answer;
           try {
-            parsed = JSON.parse(answer.text);
-          } catch {
-            throw new Error(`${answer.status} with a body that is not JSON (${answer.text.slice(0, 200)}) for ${describeRequest(hostile)}`);
+            answer = await send(service.baseUrl, hostile);
+          } catch (error) {
+            // A server may answer without reading a large body it has no use for (over the
+            // limit: 413; a bad URL; a GET) and close the connection; unread data turns the
+            // close into a reset, and the client fails writing or loses the answer. Small
+            // bodies are read whole, so there every request must be answered. A crash
+            // would still show in the checks after the run.
+            const code = (error as { code?: string }).code;
+            if ((hostile.body?.length ?? 0) > LARGE_BODY_BYTES && (code === 'EPIPE' || code === 'ECONNRESET')) {
+              statuses.set('large body, closed unread', (statuses.get('large body, closed unread') ?? 0) + 1);
+              return;
+            }
+            throw new Error(`no answer (${(error as Error).message}) to ${describeRequest(hostile)}\n${service.output().slice(-2000)}`, { cause: error });
           }
-          if (typeof parsed !== 'object' || parsed === null || !('detail' in parsed)) {
-            throw new Error(`${answer.status} without "detail" (${answer.text.slice(0, 200)}) for ${describeRequest(hostile)}`);
+          statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+          if (answer.status >= 500) throw new Error(`${answer.status} ${answer.text} for ${describeRequest(hostile)}`);
+          if (answer.status >= 400 && hostile.method !== 'HEAD') {
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(answer.text);
+            } catch {
+              throw new Error(`${answer.status} with a body that is not JSON (${answer.text.slice(0, 200)}) for ${describeRequest(hostile)}`);
+            }
+            if (typeof parsed !== 'object' || parsed === null || !('detail' in parsed)) {
+              throw new Error(`${answer.status} without "detail" (${answer.text.slice(0, 200)}) for ${describeRequest(hostile)}`);
+            }
           }
-        }
-      }),
-      // No shrinking: each step would resend requests against a server whose state has
-      // moved on, and a hang would cost a timeout per step. The failing request is
-      // printed whole, with the seed that replays the run.
-      { numRuns: REQUESTS_PER_DATABASE, endOnFailure: true },
-    );
-    console.log(`${backend}: ${REQUESTS_PER_DATABASE} hostile requests, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => String(a).localeCompare(String(b)))))}`);
+        }),
+        // No shrinking: each step would resend requests against a server whose state has
+        // moved on, and a hang would cost a timeout per step. The failing request is
+        // printed whole, with the seed that replays the run.
+        { numRuns: REQUESTS_PER_DATABASE, endOnFailure: true },
+      );
+      console.log(
+        `${backend}: ${REQUESTS_PER_DATABASE} hostile requests, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => String(a).localeCompare(String(b)))))}`,
+      );
 
-    expect(service.child.exitCode).toBeNull();
-    const api = client(service.baseUrl);
-    expect((await api.get('/health')).status).toBe(200);
-    expect((await api.get('/ready')).status).toBe(200);
-    const created = await api.post('/users', { name: 'still works' });
-    expect(created.status).toBe(200);
-    expect((await api.get(`/user/${created.body.id}`)).body).toEqual(created.body);
-    // No request was logged as an unhandled error (level 50 and above).
-    const errors = service.logLines().filter((line) => Number(line.level) >= 50);
-    expect(errors).toEqual([]);
-  });
+      expect(service.child.exitCode).toBeNull();
+      const api = client(service.baseUrl);
+      expect((await api.get('/health')).status).toBe(200);
+      expect((await api.get('/ready')).status).toBe(200);
+      const created = await api.post('/users', { name: 'still works' });
+      expect(created.status).toBe(200);
+      expect((await api.get(`/user/${created.body.id}`)).body).toEqual(created.body);
+      // No request was logged as an unhandled error (level 50 and above).
+      const errors = service.logLines().filter((line) => Number(line.level) >= 50);
+      expect(errors).toEqual([]);
+    },
+  );
 });

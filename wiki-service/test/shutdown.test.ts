@@ -124,7 +124,9 @@ describe.each(BACKENDS)('graceful shutdown on %s', (backend) => {
       // Exits without waiting out the 300 s delay: the process's state is unknown.
       expect(await service.exited).toEqual({ code: 1, signal: null });
       const lines = service.logLines();
-      expect(lines).toContainEqual(expect.objectContaining({ level: 60, msg: 'uncaught error: shutting down', err: expect.objectContaining({ message: `injected ${fault}` }) }));
+      expect(lines).toContainEqual(
+        expect.objectContaining({ level: 60, msg: 'uncaught error: shutting down', err: expect.objectContaining({ message: `injected ${fault}` }) }),
+      );
       expect(lines.some((line) => line.msg === 'shutdown complete')).toBe(true);
 
       await expectAcknowledgedWritesKept(env, [created.body]);
@@ -155,4 +157,3 @@ describe.skipIf(backendUnavailable('postgres'))('graceful shutdown during a data
     expect(await service.exited).toEqual({ code: 0, signal: null });
   });
 });
-

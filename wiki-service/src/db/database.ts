@@ -89,7 +89,7 @@ function openPostgres(config: Extract<DatabaseConfig, { kind: 'postgres' }>, log
       getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
         if (oid === PG_TYPE_INT8) return parseInt8;
         if (oid === PG_TYPE_TIMESTAMPTZ) return parseTimestamptz;
-        return pg.types.getTypeParser(oid, format);
+        return pg.types.getTypeParser(oid, format) as (value: string) => unknown;
       }) as typeof pg.types.getTypeParser,
     },
   });

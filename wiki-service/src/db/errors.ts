@@ -55,7 +55,8 @@ export function connectionFailureReason(error: unknown): string {
   if (codes.includes('28P01')) return `password authentication failed: ${message}`;
   if (codes.includes('3D000')) return `database does not exist: ${message}`;
   if (codes.includes('28000')) return `database refused this client: ${message}`;
-  if (codes.includes('ETIMEDOUT') || message.includes('timeout exceeded when trying to connect')) return 'database did not answer in time (DB_CONNECT_TIMEOUT_SECONDS)';
+  if (codes.includes('ETIMEDOUT') || message.includes('timeout exceeded when trying to connect'))
+    return 'database did not answer in time (DB_CONNECT_TIMEOUT_SECONDS)';
   return message;
 }
 

@@ -25,58 +25,60 @@ declare module 'fastify' {
   }
 }
 
-export const health = fp(async (app: FastifyInstance, options: { database: DatabaseHandle }) => {
-  let shuttingDown = false;
-  app.decorate('markShuttingDown', () => {
-    shuttingDown = true;
-  });
-
-  async function databaseAnswers(): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${DATABASE_CHECK_TIMEOUT_MS} ms`)), DATABASE_CHECK_TIMEOUT_MS);
+export const health = fp(
+  async (app: FastifyInstance, options: { database: DatabaseHandle }) => {
+    let shuttingDown = false;
+    app.decorate('markShuttingDown', () => {
+      shuttingDown = true;
     });
-    try {
-      await Promise.race([options.database.ping(), timedOut]);
-      return true;
-    } catch (error) {
-      app.log.warn({ err: error }, 'database check: database unreachable');
-      return false;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
 
-  new Gauge({
-    name: 'wiki_database_up',
-    help: 'Whether the database answered a ping during this scrape (1) or not (0); /ready answers 503 while it does not',
-    registers: [app.metrics.registry],
-    async collect() {
-      this.set((await databaseAnswers()) ? 1 : 0);
-    },
-  });
-
-  app.get(
-    '/health',
-    { schema: { tags: ['health'], summary: 'Liveness: the process answers', response: { 200: Health } } },
-    async () => ({ status: 'healthy' as const, timestamp: new Date().toISOString() }),
-  );
-
-  app.get(
-    '/ready',
-    {
-      schema: {
-        tags: ['health'],
-        summary: 'Readiness: the database answers and the process is not shutting down',
-        response: { 200: Readiness, 503: Readiness },
-      },
-    },
-    async (_request, reply) => {
-      if (shuttingDown) {
-        return reply.code(503).send({ status: 'not ready', detail: 'shutting down' });
+    async function databaseAnswers(): Promise<boolean> {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${DATABASE_CHECK_TIMEOUT_MS} ms`)), DATABASE_CHECK_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([options.database.ping(), timedOut]);
+        return true;
+      } catch (error) {
+        app.log.warn({ err: error }, 'database check: database unreachable');
+        return false;
+      } finally {
+        clearTimeout(timer);
       }
-      if (await databaseAnswers()) return { status: 'ready' as const };
-      return reply.code(503).send({ status: 'not ready', detail: 'database unreachable' });
-    },
-  );
-}, { name: 'health', dependencies: ['metrics'] });
+    }
+
+    new Gauge({
+      name: 'wiki_database_up',
+      help: 'Whether the database answered a ping during this scrape (1) or not (0); /ready answers 503 while it does not',
+      registers: [app.metrics.registry],
+      async collect() {
+        this.set((await databaseAnswers()) ? 1 : 0);
+      },
+    });
+
+    app.get('/health', { schema: { tags: ['health'], summary: 'Liveness: the process answers', response: { 200: Health } } }, async () => ({
+      status: 'healthy' as const,
+      timestamp: new Date().toISOString(),
+    }));
+
+    app.get(
+      '/ready',
+      {
+        schema: {
+          tags: ['health'],
+          summary: 'Readiness: the database answers and the process is not shutting down',
+          response: { 200: Readiness, 503: Readiness },
+        },
+      },
+      async (_request, reply) => {
+        if (shuttingDown) {
+          return reply.code(503).send({ status: 'not ready', detail: 'shutting down' });
+        }
+        if (await databaseAnswers()) return { status: 'ready' as const };
+        return reply.code(503).send({ status: 'not ready', detail: 'database unreachable' });
+      },
+    );
+  },
+  { name: 'health', dependencies: ['metrics'] },
+);

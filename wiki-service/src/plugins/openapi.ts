@@ -24,29 +24,31 @@ export const DOCS_CONTENT_SECURITY_POLICY = [
   "style-src 'self' 'unsafe-inline'",
 ].join('; ');
 
-export const openapi = fp(async (app: FastifyInstance) => {
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'User and Post API',
-        description:
-          'The wiki service: users and posts. The full reference, with every error and curl examples, is docs/API.md in the repository.',
-        version: '1.0.0',
+export const openapi = fp(
+  async (app: FastifyInstance) => {
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.0.3',
+        info: {
+          title: 'User and Post API',
+          description: 'The wiki service: users and posts. The full reference, with every error and curl examples, is docs/API.md in the repository.',
+          version: '1.0.0',
+        },
+        tags: [
+          { name: 'users', description: 'Users' },
+          { name: 'posts', description: 'Posts' },
+          { name: 'health', description: 'Probes for Kubernetes' },
+        ],
       },
-      tags: [
-        { name: 'users', description: 'Users' },
-        { name: 'posts', description: 'Posts' },
-        { name: 'health', description: 'Probes for Kubernetes' },
-      ],
-    },
-  });
-  await app.register(swaggerUi, {
-    routePrefix: '/docs',
-    // Swagger UI would ask an outside validator service for a badge; nothing here
-    // should reach beyond this service.
-    uiConfig: { validatorUrl: null },
-    staticCSP: DOCS_CONTENT_SECURITY_POLICY,
-  });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-}, { name: 'openapi' });
+    });
+    await app.register(swaggerUi, {
+      routePrefix: '/docs',
+      // Swagger UI would ask an outside validator service for a badge; nothing here
+      // should reach beyond this service.
+      uiConfig: { validatorUrl: null },
+      staticCSP: DOCS_CONTENT_SECURITY_POLICY,
+    });
+    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  },
+  { name: 'openapi' },
+);

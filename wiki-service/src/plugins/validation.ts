@@ -27,29 +27,30 @@ const urlAjv = new Ajv.default(ajvOptions);
 
 const LOCATION_OF_PART: Record<string, string> = { body: 'body', params: 'path', querystring: 'query', headers: 'header' };
 
-export const validation = fp(async (app: FastifyInstance) => {
-  app.setValidatorCompiler(({ schema, httpPart }) =>
-    httpPart === 'body' ? bodyAjv.compile(schema) : compileUrlValidator(schema as UrlSchema),
-  );
+export const validation = fp(
+  async (app: FastifyInstance) => {
+    app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv.compile(schema) : compileUrlValidator(schema as UrlSchema)));
 
-  // One parser for every request body, whatever its Content-Type says: the original
-  // read any body as JSON, and clients such as `curl -d` send form content types.
-  // The header is dropped before parsing, since Fastify would refuse one it cannot
-  // parse (empty, a list, non-ASCII bytes) with a 415 before any parser runs.
-  app.addHook('onRequest', async (request) => {
-    delete request.headers['content-type'];
-  });
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
-    const text = body as string;
-    if (text.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch (error) {
-      done(new JsonBodyError((error as Error).message), undefined);
-    }
-  });
-}, { name: 'validation' });
+    // One parser for every request body, whatever its Content-Type says: the original
+    // read any body as JSON, and clients such as `curl -d` send form content types.
+    // The header is dropped before parsing, since Fastify would refuse one it cannot
+    // parse (empty, a list, non-ASCII bytes) with a 415 before any parser runs.
+    app.addHook('onRequest', async (request) => {
+      delete request.headers['content-type'];
+    });
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+      const text = body as string;
+      if (text.trim() === '') return done(null, undefined);
+      try {
+        done(null, JSON.parse(text));
+      } catch (error) {
+        done(new JsonBodyError((error as Error).message), undefined);
+      }
+    });
+  },
+  { name: 'validation' },
+);
 
 interface UrlSchema {
   type: 'object';

@@ -26,7 +26,9 @@ export function compileOnce<Args extends unknown[], Row>(
   const argumentOf = compiled.parameters.map((parameter) => sample.indexOf(parameter));
   const unused = sample.filter((_, i) => !argumentOf.includes(i));
   if (argumentOf.includes(-1) || unused.length > 0) {
-    throw new Error(`compileOnce: every argument must be a parameter of the SQL, unchanged; sample ${JSON.stringify(sample)}, parameters ${JSON.stringify(compiled.parameters)}: ${compiled.sql}`);
+    throw new Error(
+      `compileOnce: every argument must be a parameter of the SQL, unchanged; sample ${JSON.stringify(sample)}, parameters ${JSON.stringify(compiled.parameters)}: ${compiled.sql}`,
+    );
   }
   return (...args) => db.executeQuery<Row>({ ...compiled, parameters: argumentOf.map((i) => args[i]) });
 }

@@ -28,11 +28,10 @@ export interface PostsRepository {
 const POST_COLUMNS = ['id as post_id', 'content', 'user_id', 'created_time'] as const;
 
 export function createPostsRepository(db: Kysely<Database>): PostsRepository {
-  const insertPost = compileOnce(
-    db,
-    (userId: number, content: string) => db.insertInto('posts').values({ user_id: userId, content }).returning(POST_COLUMNS),
-    [1, 'sample'],
-  );
+  const insertPost = compileOnce(db, (userId: number, content: string) => db.insertInto('posts').values({ user_id: userId, content }).returning(POST_COLUMNS), [
+    1,
+    'sample',
+  ]);
   const selectPost = compileOnce(db, (id: number) => db.selectFrom('posts').select(POST_COLUMNS).where('id', '=', id), [1]);
   const selectPage = compileOnce(
     db,
@@ -45,11 +44,10 @@ export function createPostsRepository(db: Kysely<Database>): PostsRepository {
       db.selectFrom('posts').select(POST_COLUMNS).where('id', '>', after).where('user_id', '=', userId).orderBy('id').limit(rows),
     [1, 2, 3],
   );
-  const editPost = compileOnce(
-    db,
-    (id: number, content: string) => db.updateTable('posts').set({ content }).where('id', '=', id).returning(POST_COLUMNS),
-    [1, 'sample'],
-  );
+  const editPost = compileOnce(db, (id: number, content: string) => db.updateTable('posts').set({ content }).where('id', '=', id).returning(POST_COLUMNS), [
+    1,
+    'sample',
+  ]);
   const deletePost = compileOnce(db, (id: number) => db.deleteFrom('posts').where('id', '=', id), [1]);
 
   return {

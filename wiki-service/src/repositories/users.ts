@@ -31,11 +31,10 @@ export function createUsersRepository(db: Kysely<Database>): UsersRepository {
     (after: number, rows: number) => db.selectFrom('users').select(USER_COLUMNS).where('id', '>', after).orderBy('id').limit(rows),
     [1, 2],
   );
-  const renameUser = compileOnce(
-    db,
-    (id: number, name: string) => db.updateTable('users').set({ name }).where('id', '=', id).returning(USER_COLUMNS),
-    [1, 'sample'],
-  );
+  const renameUser = compileOnce(db, (id: number, name: string) => db.updateTable('users').set({ name }).where('id', '=', id).returning(USER_COLUMNS), [
+    1,
+    'sample',
+  ]);
   const deleteUser = compileOnce(db, (id: number) => db.deleteFrom('users').where('id', '=', id), [1]);
 
   return {

@@ -1,25 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { PostsRepository } from '../repositories/posts.js';
 import type { UsersRepository } from '../repositories/users.js';
-import {
-  CreateUserBody,
-  ErrorMessage,
-  INPUT_ERRORS,
-  PageQuery,
-  PostsPage,
-  RenameUserBody,
-  User,
-  UserIdParams,
-  UsersPage,
-} from '../schemas.js';
+import { CreateUserBody, ErrorMessage, INPUT_ERRORS, PageQuery, PostsPage, RenameUserBody, User, UserIdParams, UsersPage } from '../schemas.js';
 
 const tags = ['users'];
 const NOT_FOUND = { 404: ErrorMessage };
 
-export const userRoutes: FastifyPluginAsyncTypebox<{ users: UsersRepository; posts: PostsRepository }> = async (
-  app,
-  { users, posts },
-) => {
+export const userRoutes: FastifyPluginAsyncTypebox<{ users: UsersRepository; posts: PostsRepository }> = async (app, { users, posts }) => {
   app.post(
     '/users',
     {

@@ -38,7 +38,10 @@ describe.skipIf(sharedPostgres() === undefined)('openDatabase on PostgreSQL', ()
   // One connection, so the statement listing below sees the session the repository used.
   async function openWith(preparedStatements: boolean) {
     const connectionString = await sharedPostgres()!.createDatabase();
-    const database = await openDatabase({ kind: 'postgres', connectionString, poolMax: 1, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, preparedStatements }, pino({ level: 'silent' }));
+    const database = await openDatabase(
+      { kind: 'postgres', connectionString, poolMax: 1, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, preparedStatements },
+      pino({ level: 'silent' }),
+    );
     onTestFinished(() => database.close());
     await migrateToLatest(database.db);
     return database;
@@ -61,11 +64,15 @@ describe.skipIf(sharedPostgres() === undefined)('openDatabase on PostgreSQL', ()
   it("keeps idle connections open past pg's default idle timeout (10 s): no reconnecting, logging in and preparing again", { timeout: 30_000 }, async () => {
     const connectionString = await sharedPostgres()!.createDatabase();
     const name = new URL(connectionString).pathname.slice(1);
-    const database = await openDatabase({ kind: 'postgres', connectionString, poolMax: 3, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, preparedStatements: true }, pino({ level: 'silent' }));
+    const database = await openDatabase(
+      { kind: 'postgres', connectionString, poolMax: 3, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, preparedStatements: true },
+      pino({ level: 'silent' }),
+    );
     onTestFinished(() => database.close());
     // Three at once: three connections.
     await Promise.all([1, 2, 3].map(() => sql`SELECT pg_sleep(0.2)`.execute(database.db)));
-    const backends = async () => (await sharedPostgres()!.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = '${name}' ORDER BY pid`)).map((row) => row.pid);
+    const backends = async () =>
+      (await sharedPostgres()!.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = '${name}' ORDER BY pid`)).map((row) => row.pid);
     const before = await backends();
     expect(before).toHaveLength(3);
     await new Promise((resolve) => setTimeout(resolve, 11_000));
@@ -76,10 +83,18 @@ describe.skipIf(sharedPostgres() === undefined)('openDatabase on PostgreSQL', ()
     const connectionString = await sharedPostgres()!.createDatabase();
     const name = new URL(connectionString).pathname.slice(1);
     await sharedPostgres()!.query(`ALTER DATABASE "${name}" SET timezone TO 'Asia/Kolkata'`);
-    const database = await openDatabase({ kind: 'postgres', connectionString, poolMax: 3, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, preparedStatements: true }, pino({ level: 'silent' }));
+    const database = await openDatabase(
+      { kind: 'postgres', connectionString, poolMax: 3, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, preparedStatements: true },
+      pino({ level: 'silent' }),
+    );
     onTestFinished(() => database.close());
     // Three at once: each is the first query of a new connection.
-    const zones = await Promise.all([1, 2, 3].map(async () => (await sql<{ zone: string; now: string }>`SELECT current_setting('TimeZone') AS zone, now() AS now, pg_sleep(0.1)`.execute(database.db)).rows[0]!));
+    const zones = await Promise.all(
+      [1, 2, 3].map(
+        async () =>
+          (await sql<{ zone: string; now: string }>`SELECT current_setting('TimeZone') AS zone, now() AS now, pg_sleep(0.1)`.execute(database.db)).rows[0]!,
+      ),
+    );
     expect(zones.map((row) => row.zone)).toEqual(['UTC', 'UTC', 'UTC']);
     for (const row of zones) expect(row.now).toMatch(/\+00:00$/);
   });

@@ -30,7 +30,11 @@ describe('PGliteDialect', () => {
         db.transaction().execute(async (trx) => {
           const { value } = await trx.selectFrom('counter').select('value').where('id', '=', 1).executeTakeFirstOrThrow();
           await new Promise((resolve) => setTimeout(resolve, 1)); // let the others run if they can
-          await trx.updateTable('counter').set({ value: value + 1 }).where('id', '=', 1).execute();
+          await trx
+            .updateTable('counter')
+            .set({ value: value + 1 })
+            .where('id', '=', 1)
+            .execute();
         }),
       ),
     );
@@ -46,7 +50,11 @@ describe('PGliteDialect', () => {
       throw new Error('roll back');
     });
     const succeeding = db.transaction().execute(async (trx) => {
-      await trx.updateTable('counter').set((eb) => ({ value: eb('value', '+', 1) })).where('id', '=', 1).execute();
+      await trx
+        .updateTable('counter')
+        .set((eb) => ({ value: eb('value', '+', 1) }))
+        .where('id', '=', 1)
+        .execute();
     });
     await expect(failing).rejects.toThrow('roll back');
     await succeeding;

@@ -23,7 +23,10 @@ describe('compileOnce', () => {
   it('binds each call its own arguments, in the order of the placeholders, not of the arguments', async () => {
     const insert = compileOnce(db, (name: string) => db.insertInto('users').values({ name }).returning(['id', 'name']), ['sample']);
     // SET name = $1 WHERE id = $2, for arguments (id, name).
-    const rename = compileOnce(db, (id: number, name: string) => db.updateTable('users').set({ name }).where('id', '=', id).returning(['id', 'name']), [1, 'sample']);
+    const rename = compileOnce(db, (id: number, name: string) => db.updateTable('users').set({ name }).where('id', '=', id).returning(['id', 'name']), [
+      1,
+      'sample',
+    ]);
     const first = onlyRow(await insert('first'));
     const second = onlyRow(await insert('second'));
     expect(first.name).toBe('first');
@@ -38,9 +41,17 @@ describe('compileOnce', () => {
   });
 
   it('refuses a query whose arguments do not all reach the SQL unchanged, when it is created', () => {
-    expect(() => compileOnce(db, (rows: number) => db.selectFrom('users').select('id').limit(rows + 1), [2])).toThrow(
-      'every argument must be a parameter of the SQL, unchanged; sample [2], parameters [3]',
-    );
+    expect(() =>
+      compileOnce(
+        db,
+        (rows: number) =>
+          db
+            .selectFrom('users')
+            .select('id')
+            .limit(rows + 1),
+        [2],
+      ),
+    ).toThrow('every argument must be a parameter of the SQL, unchanged; sample [2], parameters [3]');
     expect(() => compileOnce(db, (_unused: number) => db.selectFrom('users').select('id'), [2])).toThrow('every argument must be a parameter of the SQL');
   });
 

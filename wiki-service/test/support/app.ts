@@ -18,7 +18,7 @@ export interface TestApp extends Client {
   close(): Promise<void>;
 }
 
-export async function testDatabaseConfig(backend: Backend): Promise<{ config: DatabaseConfig; cleanup(): Promise<void> }> {
+export async function testDatabaseConfig(backend: Backend): Promise<{ config: DatabaseConfig; cleanup: () => Promise<void> }> {
   if (backend === 'pglite') {
     const dataDir = await mkdtemp(join(tmpdir(), 'wiki-pglite-'));
     return { config: { kind: 'pglite', dataDir }, cleanup: () => rm(dataDir, { recursive: true, force: true }) };

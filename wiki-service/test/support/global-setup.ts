@@ -12,8 +12,7 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   if (findPostgresBinaries() === undefined) {
     const message =
-      'PostgreSQL server binaries not found: every PostgreSQL test will be SKIPPED. ' +
-      'Install them (apt-get install -y postgresql) or set PG_BIN_DIR.';
+      'PostgreSQL server binaries not found: every PostgreSQL test will be SKIPPED. ' + 'Install them (apt-get install -y postgresql) or set PG_BIN_DIR.';
     if (process.env.CI) throw new Error(`${message} CI must run them.`);
     console.warn(`\n${'!'.repeat(80)}\n!! ${message}\n${'!'.repeat(80)}\n`);
     project.provide('postgres', null);

@@ -7,7 +7,7 @@ export interface Response {
   headers: Headers;
   text: string;
   /** The body parsed as JSON, or undefined when it is not JSON. */
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  body: any;
 }
 
 export interface RequestOptions {

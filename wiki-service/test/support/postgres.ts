@@ -112,20 +112,36 @@ export class PostgresServer {
       await chown(passwordFile, runAs.uid, runAs.gid);
     }
     const superuser = options.superuser ?? TEST_DB_USER;
-    const server = new PostgresServer(binDir, join(dir, 'data'), await freePort(), runAs, options.durable ?? false, superuser, options.password, options.settings);
+    const server = new PostgresServer(
+      binDir,
+      join(dir, 'data'),
+      await freePort(),
+      runAs,
+      options.durable ?? false,
+      superuser,
+      options.password,
+      options.settings,
+    );
     if (options.initialise !== undefined) {
       await options.initialise(server);
       await server.start();
       return server;
     }
     await server.run('initdb', [
-      '--pgdata', server.dataDir,
-      '--username', superuser,
-      '--pwfile', passwordFile,
-      '--auth-local', 'trust',
-      '--auth-host', 'scram-sha-256',
-      '--encoding', 'UTF8',
-      '--locale', 'C',
+      '--pgdata',
+      server.dataDir,
+      '--username',
+      superuser,
+      '--pwfile',
+      passwordFile,
+      '--auth-local',
+      'trust',
+      '--auth-host',
+      'scram-sha-256',
+      '--encoding',
+      'UTF8',
+      '--locale',
+      'C',
       '--no-sync',
     ]);
     await server.start();
@@ -148,7 +164,7 @@ export class PostgresServer {
     } catch (error) {
       // Why the server refused to start is in its log, not in pg_ctl's output.
       const tail = existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-20).join('\n') : '(no server log)';
-      throw new Error(`${(error as Error).message}\nserver log:\n${tail}`);
+      throw new Error(`${(error as Error).message}\nserver log:\n${tail}`, { cause: error });
     }
   }
 
@@ -248,7 +264,7 @@ export class PostgresServer {
       return stdout + stderr;
     } catch (error) {
       const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-      throw new Error(`${file} ${args.join(' ')} failed:\n${stderr ?? ''}${stdout ?? ''}`);
+      throw new Error(`${file} ${args.join(' ')} failed:\n${stderr ?? ''}${stdout ?? ''}`, { cause: error });
     }
   }
 

@@ -83,7 +83,11 @@ export async function startService(
   const port = options.port ?? (await freePort());
   const nodeArgs = [...startFlags(), ...(options.extraNodeArgs ?? [])];
   // The helper owns HOST and PORT: it must know where to reach the service.
-  const process_ = runNode(options.serverScript ?? SERVER_SCRIPT, { ...env, HOST: '127.0.0.1', PORT: String(port) }, { nodeArgs, discardStdout: options.discardStdout });
+  const process_ = runNode(
+    options.serverScript ?? SERVER_SCRIPT,
+    { ...env, HOST: '127.0.0.1', PORT: String(port) },
+    { nodeArgs, discardStdout: options.discardStdout },
+  );
   const baseUrl = `http://127.0.0.1:${port}`;
   const service: ServiceProcess = {
     ...process_,
