@@ -26,7 +26,9 @@ const CreatedTime = Type.String({
 export const User = Type.Object({ id: Id('User id'), name: UserName, created_time: CreatedTime });
 export type User = Static<typeof User>;
 
+/** A post as the API shows it: the table's `id` is exposed as `post_id`. */
 export const Post = Type.Object({ post_id: Id('Post id'), content: PostContent, user_id: Id('Author (user id)'), created_time: CreatedTime });
+export type Post = Static<typeof Post>;
 
 export const UserIdParams = Type.Object({ id: Id('User id') });
 export const PostIdParams = Type.Object({ id: Id('Post id') });

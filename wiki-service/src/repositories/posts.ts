@@ -2,16 +2,10 @@ import type { Kysely } from 'kysely';
 import { SQLSTATE_FOREIGN_KEY_VIOLATION, sqlState } from '../db/errors.js';
 import type { Database } from '../db/schema.js';
 import { NotFoundError } from '../errors.js';
+// A row is what the API returns: its type comes from the schema that serializes it.
+import type { Post } from '../schemas.js';
 import { compileOnce, onlyRow } from './compile-once.js';
 import { toPage, type Page, type PageRequest } from './pagination.js';
-
-/** A post as the API shows it: the table's `id` is exposed as `post_id`. */
-export interface Post {
-  post_id: number;
-  content: string;
-  user_id: number;
-  created_time: string;
-}
 
 export interface PostsRepository {
   /** @throws NotFoundError('User not found') when the author does not exist */

@@ -1,14 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { NotFoundError } from '../errors.js';
+// A row is what the API returns: its type comes from the schema that serializes it.
+import type { User } from '../schemas.js';
 import { compileOnce, onlyRow } from './compile-once.js';
 import { toPage, type Page, type PageRequest } from './pagination.js';
-
-export interface User {
-  id: number;
-  name: string;
-  created_time: string;
-}
 
 export interface UsersRepository {
   create(name: string): Promise<User>;
