@@ -3,7 +3,6 @@ import { backendUnavailable } from './support/backends.js';
 import { client, metricValue, type Client } from './support/http.js';
 import { PostgresServer } from './support/postgres.js';
 import { startService, type ServiceProcess } from './support/service.js';
-import { sleep } from './support/writers.js';
 
 // PostgreSQL goes away while the service runs, then comes back. The service must
 // fail fast and clearly meanwhile, stay alive, and recover on its own.
@@ -78,7 +77,10 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL unreachable, then ba
     expect(service.child.exitCode).toBeNull();
   });
 
-  it('a database that hangs counts as unreachable within 2 s: neither the readiness probe (3 s) nor the scrape times out', async () => {
+  // How fast is the benchmarks' business; what is asserted is that both answer, within
+  // quickly()'s bound, instead of hanging with the database (the probe and the scrape
+  // would time out, and the pod look dead rather than unready).
+  it('a database that hangs is reported down: /ready answers 503, /metrics answers with wiki_database_up 0', async () => {
     await postgres.setFrozen(true);
     try {
       for (const path of ['/ready', '/metrics']) {
@@ -94,13 +96,7 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL unreachable, then ba
       await postgres.setFrozen(false);
     }
     // The pool's stalled connections time out (DB_QUERY_TIMEOUT_SECONDS, 10 s) and are replaced.
-    let up: number | undefined;
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline && up !== 1) {
-      up = metricValue((await api.get('/metrics')).text, 'wiki_database_up');
-      if (up !== 1) await sleep(250);
-    }
-    expect(up).toBe(1);
+    await expect.poll(async () => metricValue((await api.get('/metrics')).text, 'wiki_database_up'), { timeout: 30_000, interval: 250 }).toBe(1);
     expect((await api.get('/ready')).status).toBe(200);
   });
 });

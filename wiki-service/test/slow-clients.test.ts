@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseConfig } from './support/app.js';
 import { client, rawExchange } from './support/http.js';
 import { startService, type ServiceProcess } from './support/service.js';
+import { sleep } from './support/writers.js';
 
 // Clients that never finish their request, or hold a connection idle, are cut off
 // by the timeouts in the configuration table; a slow client that keeps sending is
@@ -16,7 +17,6 @@ const KEEP_ALIVE_TIMEOUT_SECONDS = 1;
 const CUT_OFF_WITHIN_MS = (REQUEST_TIMEOUT_SECONDS + 4) * 1000;
 const STUCK_CONNECTIONS = 400;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const openFileDescriptors = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
 describe('slow and stuck clients', () => {
@@ -51,8 +51,7 @@ describe('slow and stuck clients', () => {
         CUT_OFF_WITHIN_MS,
       ),
     );
-    await sleep(500);
-    expect(openFileDescriptors(pid), 'the connections were open').toBeGreaterThanOrEqual(before + STUCK_CONNECTIONS);
+    await expect.poll(() => openFileDescriptors(pid), { message: 'the connections were open' }).toBeGreaterThanOrEqual(before + STUCK_CONNECTIONS);
 
     const results = await Promise.all(stalled);
     const notCutOff = results.filter((result) => !result.closedByServer);
@@ -62,8 +61,7 @@ describe('slow and stuck clients', () => {
       expect(received).toContain('{"detail":"Request timeout: the request was not received in time"}');
     }
 
-    await sleep(200);
-    expect(openFileDescriptors(pid)).toBeLessThanOrEqual(before + 2);
+    await expect.poll(() => openFileDescriptors(pid), { message: 'the descriptors came back' }).toBeLessThanOrEqual(before + 2);
     expect((await client(service.baseUrl).get('/health')).status).toBe(200);
     expect(service.child.exitCode).toBeNull();
   });
@@ -77,7 +75,8 @@ describe('slow and stuck clients', () => {
     socket.on('data', (chunk) => (received += chunk.toString()));
     const closed = new Promise((resolve) => socket.on('close', resolve));
     socket.write(`POST /users HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`);
-    // The body in pieces over about 1.2 s: slower than any header timeout, within the request timeout.
+    // The body in pieces over about 1.2 s: slower than any header timeout, within the
+    // request timeout. The pauses are the slow client itself, not a wait for a condition.
     for (const piece of body.match(/.{1,3}/g)!) {
       await sleep(1200 / Math.ceil(body.length / 3));
       socket.write(piece);
