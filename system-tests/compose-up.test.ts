@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_IMAGE, podmanMissing, REPO_ROOT, run } from './support/podman.js';
-import { prometheusMissing } from './support/prometheus.js';
+import { activeTargets, prometheusMissing } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
 import { until } from './support/wait.js';
 
@@ -61,10 +61,7 @@ describe.skipIf(skip)('compose.yaml, brought up with podman-compose', () => {
 
   it("Prometheus scrapes both instances, itself and Alertmanager, with the chart's labels, by their service names", async () => {
     const targets = await until('every target up', 120_000, async () => {
-      const body = (await (await fetch('http://127.0.0.1:9090/api/v1/targets?state=active')).json()) as {
-        data: { activeTargets: Array<{ labels: Record<string, string>; health: string }> };
-      };
-      const active = body.data.activeTargets;
+      const active = await activeTargets('http://127.0.0.1:9090');
       return active.length === 4 && active.every((target) => target.health === 'up') ? active : undefined;
     });
     expect(targets.map((target) => `${target.labels.job}/${target.labels.pod ?? '-'}/${target.labels.namespace}`).sort()).toEqual([

@@ -2,7 +2,7 @@ import { execSync, spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { postgresMissing } from './support/chart-env.js';
 import { REPO_ROOT } from './support/helm.js';
-import { prometheusMissing } from './support/prometheus.js';
+import { activeTargets, prometheusMissing } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
 import { until } from './support/wait.js';
 
@@ -52,17 +52,9 @@ describe.skipIf(skip)('npm run observe', () => {
         expect(output, 'it prints each address').toContain(url);
         expect((await fetch(url)).status, url).toBe(200);
       }
-      const targets = (await (await fetch('http://localhost:9090/api/v1/targets?state=active')).json()) as {
-        data: { activeTargets: Array<{ labels: Record<string, string>; health: string }> };
-      };
-      expect(targets.data.activeTargets.map((target) => target.labels.job).sort()).toEqual([
-        'alertmanager',
-        'postgresql',
-        'prometheus',
-        'wiki-api',
-        'wiki-api',
-      ]);
-      expect(targets.data.activeTargets.every((target) => target.health === 'up')).toBe(true);
+      const targets = await activeTargets('http://localhost:9090');
+      expect(targets.map((target) => target.labels.job).sort()).toEqual(['alertmanager', 'postgresql', 'prometheus', 'wiki-api', 'wiki-api']);
+      expect(targets.every((target) => target.health === 'up')).toBe(true);
       // The promtool command it prints, run as printed.
       const promtoolCommand = /^\s*(\S*promtool query instant .*)$/m.exec(output)?.[1];
       expect(promtoolCommand, 'it prints a promtool query').toBeDefined();

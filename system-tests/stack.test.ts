@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -12,10 +11,11 @@ import { client } from '../wiki-service/test/support/http.js';
 import { freePort, type PostgresServer } from '../wiki-service/test/support/postgres.js';
 import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
-import { startDaemon, type Daemon } from './support/daemon.js';
+import { portIsFree, startDaemon, type Daemon } from './support/daemon.js';
 import { dashboardFiles, interpolate, panelsOf, variableQuery } from './support/dashboards.js';
 import { CHART_DIR, configMapData, NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
 import {
+  activeTargets,
   ALERTMANAGER,
   AMTOOL,
   instantQuery,
@@ -24,6 +24,7 @@ import {
   PROMTOOL,
   podTarget,
   prometheusMissing,
+  rangeQuery,
   renderedAlertmanagerConfig,
   syntheticHistory,
 } from './support/prometheus.js';
@@ -57,14 +58,6 @@ const POSTGRESQL_POD = 'wiki-wiki-chart-postgresql-0';
 const USERS = 12;
 const POSTS = 7;
 
-async function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
 /** What Alertmanager's webhook receiver POSTs (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config). */
 interface WebhookNotification {
   receiver: string;
@@ -74,25 +67,6 @@ interface WebhookNotification {
 }
 
 const query = (promql: string) => instantQuery(PROMETHEUS_URL, promql);
-
-async function rangeQuery(promql: string, start: number, end: number): Promise<Array<{ metric: Record<string, string>; values: Array<[number, string]> }>> {
-  const url = `${PROMETHEUS_URL}/api/v1/query_range?query=${encodeURIComponent(promql)}&start=${start}&end=${end}&step=5`;
-  const body = (await (await fetch(url)).json()) as { status: string; data: { result: any[] } };
-  if (body.status !== 'success') throw new Error(`range query ${promql} failed`);
-  return body.data.result;
-}
-
-interface Target {
-  labels: Record<string, string>;
-  health: string;
-  scrapeUrl: string;
-  lastError: string;
-}
-
-async function activeTargets(): Promise<Target[]> {
-  const body = (await (await fetch(`${PROMETHEUS_URL}/api/v1/targets?state=active`)).json()) as { data: { activeTargets: Target[] } };
-  return body.data.activeTargets;
-}
 
 async function directorySize(dir: string): Promise<number> {
   let total = 0;
@@ -307,7 +281,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
 
   it("both API pods, PostgreSQL's exporter, Prometheus itself and Alertmanager are up, with pod and namespace labels; the Pending pod is dropped", async () => {
     const targets = await until('five healthy targets', 60_000, async () => {
-      const active = await activeTargets();
+      const active = await activeTargets(PROMETHEUS_URL);
       return active.length === 5 && active.every((target) => target.health === 'up') ? active : undefined;
     });
     expect(targets.filter((target) => target.labels.job === 'alertmanager')).toHaveLength(1);
@@ -590,14 +564,14 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
   it('data persists across a restart of Prometheus on the same data folder', async () => {
     const end = Date.now() / 1000;
     const start = end - 600;
-    const before = await rangeQuery('sum(users_created_total)', start, end);
+    const before = await rangeQuery(PROMETHEUS_URL, 'sum(users_created_total)', start, end);
     expect(before[0]?.values.length).toBeGreaterThan(0);
 
     await stopPrometheus();
     startPrometheus();
     await waitUntilReady();
 
-    const after = await rangeQuery('sum(users_created_total)', start, end);
+    const after = await rangeQuery(PROMETHEUS_URL, 'sum(users_created_total)', start, end);
     expect(after).toEqual(before);
     expect(after[0]!.values.at(-1)![1]).toBe(String(USERS));
   });
@@ -609,7 +583,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
       const killedAddress = new URL(apis[1]!.baseUrl);
       await apis[1]!.stop('SIGKILL');
       const targets = await until('the killed pod to be down', 60_000, async () => {
-        const active = await activeTargets();
+        const active = await activeTargets(PROMETHEUS_URL);
         const killed = active.find((target) => target.labels.pod === POD_NAMES[1]);
         const survivor = active.find((target) => target.labels.pod === POD_NAMES[0]);
         return killed?.health === 'down' && survivor?.health === 'up' ? active : undefined;

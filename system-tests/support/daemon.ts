@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 
 /** A long-running binary with its output kept for error messages. */
 export interface Daemon {
@@ -24,4 +25,13 @@ export function startDaemon(binary: string, args: string[], env?: Record<string,
       await exited;
     },
   };
+}
+
+/** Whether nothing listens on 127.0.0.1:`port`: a daemon that needs a fixed port says so before it starts. */
+export async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }

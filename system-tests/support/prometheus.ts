@@ -220,3 +220,34 @@ export async function instantQuery(baseUrl: string, promql: string): Promise<Sam
   if (body.status !== 'success') throw new Error(`query ${promql}: ${body.error}`);
   return body.data.result;
 }
+
+/** A range query against the Prometheus at `baseUrl`, one point every 5 s; throws with Prometheus's error. */
+export async function rangeQuery(
+  baseUrl: string,
+  promql: string,
+  start: number,
+  end: number,
+): Promise<Array<{ metric: Record<string, string>; values: Array<[number, string]> }>> {
+  const url = `${baseUrl}/api/v1/query_range?query=${encodeURIComponent(promql)}&start=${start}&end=${end}&step=5`;
+  const body = (await (await fetch(url)).json()) as {
+    status: string;
+    data: { result: Array<{ metric: Record<string, string>; values: Array<[number, string]> }> };
+    error?: string;
+  };
+  if (body.status !== 'success') throw new Error(`range query ${promql}: ${body.error}`);
+  return body.data.result;
+}
+
+/** One of Prometheus's active scrape targets (/api/v1/targets). */
+export interface Target {
+  labels: Record<string, string>;
+  health: string;
+  scrapeUrl: string;
+  lastError: string;
+}
+
+/** The active scrape targets of the Prometheus at `baseUrl`. */
+export async function activeTargets(baseUrl: string): Promise<Target[]> {
+  const body = (await (await fetch(`${baseUrl}/api/v1/targets?state=active`)).json()) as { data: { activeTargets: Target[] } };
+  return body.data.activeTargets;
+}

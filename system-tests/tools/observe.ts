@@ -30,7 +30,7 @@ import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from '
 import { startDaemon, type Daemon } from '../support/daemon.js';
 import { renderChart, RELEASE, valuesArguments } from '../support/helm.js';
 import { alertmanagerInvocation, exporterInvocation, prometheusInvocation } from '../support/local-stack.js';
-import { ALERTMANAGER, AMTOOL, POSTGRES_EXPORTER, PROMETHEUS, prometheusMissing, PROMTOOL } from '../support/prometheus.js';
+import { activeTargets, ALERTMANAGER, AMTOOL, POSTGRES_EXPORTER, PROMETHEUS, prometheusMissing, PROMTOOL } from '../support/prometheus.js';
 import { until } from '../support/wait.js';
 
 const API_PORTS = [8001, 8002];
@@ -133,10 +133,8 @@ try {
   await ready('Prometheus', prometheus, `http://127.0.0.1:${PROMETHEUS_PORT}/-/ready`);
   // Until each target's first scrape, the alerts that watch for a missing target are pending.
   await until('Prometheus to scrape every target once', 60_000, async () => {
-    const body = (await (await fetch(`http://127.0.0.1:${PROMETHEUS_PORT}/api/v1/targets?state=active`)).json()) as {
-      data: { activeTargets: Array<{ health: string }> };
-    };
-    return body.data.activeTargets.length >= 5 && body.data.activeTargets.every((target) => target.health === 'up') ? true : undefined;
+    const targets = await activeTargets(`http://127.0.0.1:${PROMETHEUS_PORT}`);
+    return targets.length >= 5 && targets.every((target) => target.health === 'up') ? true : undefined;
   });
 } catch (error) {
   console.error(`observe: ${error instanceof Error ? error.message : String(error)}`);
