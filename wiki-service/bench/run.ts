@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   try {
     const [results, peakRss] = await measure(postgres);
     report(results, peakRss);
-    postgresRss = Math.max(...peakRss.values());
+    postgresRss = Math.max(...peakRss.get(AS_CONFIGURED)!.values());
   } finally {
     await postgres.destroy();
   }
@@ -153,6 +153,8 @@ async function rssOf(pid: number): Promise<number> {
 }
 
 type Results = Map<Scenario, { ceiling: Measurement[]; variants: Map<string, Measurement[]> }>;
+/** Each variant's peak resident memory under each scenario's load, in bytes. */
+type PeakRss = Map<string, Map<Scenario, number>>;
 
 // The service as configured, and variants with one thing changed by its setting: an
 // optimisation turned off (what it buys), or a cost left out (what it costs).
@@ -164,8 +166,10 @@ const VARIANTS: Record<string, Record<string, string>> = {
 };
 const BASELINE = process.env.BENCH_BASELINE;
 const BASELINE_VARIANT = `baseline (${BASELINE})`;
+// Another Node binary for the same build: what a Node upgrade changes, measured in the same rounds.
+const BASELINE_NODE = process.env.BENCH_BASELINE_NODE;
 
-async function measure(postgres: PostgresServer): Promise<[Results, Map<Scenario, number>]> {
+async function measure(postgres: PostgresServer): Promise<[Results, PeakRss]> {
   const url = await postgres.createDatabase('bench');
   const log = pino({ level: 'warn' });
   const database = await openDatabase(
@@ -189,6 +193,10 @@ async function measure(postgres: PostgresServer): Promise<[Results, Map<Scenario
     if (BASELINE !== undefined) {
       services.set(BASELINE_VARIANT, await startService(env, { discardStdout: true, serverScript: join(BASELINE, 'dist', 'server.js') }));
     }
+    if (BASELINE_NODE !== undefined) {
+      const { stdout: version } = await execFileAsync(BASELINE_NODE, ['--version']);
+      services.set(`on Node ${version.trim()}`, await startService(env, { discardStdout: true, nodeBinary: BASELINE_NODE }));
+    }
     const postgresPid = Number((await readFile(join(postgres.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
     return await measureAgainst(services, users, posts, postgresPid);
   } finally {
@@ -202,9 +210,7 @@ async function measureAgainst(
   users: UsersRepository,
   posts: PostsRepository,
   postgresPid: number,
-): Promise<[Results, Map<Scenario, number>]> {
-  const pid = services.get(AS_CONFIGURED)!.child.pid!;
-
+): Promise<[Results, PeakRss]> {
   const ceilingCall: Record<Scenario, () => Promise<unknown>> = {
     'GET /user/{id}': () => users.get(randomUserId()),
     'POST /users': () => users.create('bench user'),
@@ -222,7 +228,7 @@ end`,
   };
 
   const results: Results = new Map();
-  const peakRss = new Map<Scenario, number>();
+  const peakRss: PeakRss = new Map();
   console.log(`bench: ${ROUNDS} rounds x ${SECONDS}s per measurement, ${CONNECTIONS} connections, pool ${POOL_SIZE}\n`);
 
   for (let round = 1; round <= ROUNDS; round++) {
@@ -236,12 +242,13 @@ end`,
         if (side === 'ceiling') {
           entry.ceiling.push(await withCpu(process.pid, postgresPid, () => runCeiling(ceilingCall[scenario])));
         } else {
-          const sampler = side === AS_CONFIGURED ? sampleRss(pid) : undefined;
           const measured = entry.variants.get(side) ?? [];
           entry.variants.set(side, measured);
           const service = services.get(side)!;
+          const sampler = sampleRss(service.child.pid!);
           measured.push(await withCpu(service.child.pid!, postgresPid, () => runWrk(service.baseUrl, wrkScript[scenario])));
-          if (sampler) peakRss.set(scenario, Math.max(peakRss.get(scenario) ?? 0, await sampler.stop()));
+          const peaks = peakRss.get(side) ?? new Map<Scenario, number>();
+          peakRss.set(side, peaks.set(scenario, Math.max(peaks.get(scenario) ?? 0, await sampler.stop())));
         }
       }
       const line = [...entry.variants].map(([variant, measured]) => `${variant} ${measured.at(-1)!.rps.toFixed(0)} req/s`).join(', ');
@@ -252,7 +259,7 @@ end`,
   return [results, peakRss];
 }
 
-function report(results: Results, peakRss: Map<Scenario, number>): void {
+function report(results: Results, peakRss: PeakRss): void {
   console.log('\nmedians                 service req/s  p50 ms  p99 ms | ceiling ops/s  p50 ms  p99 ms | ratio  target');
   console.log('(ratio: median over rounds of service/ceiling within the round)');
   let allMet = true;
@@ -289,10 +296,12 @@ function report(results: Results, peakRss: Map<Scenario, number>): void {
     console.log(`${scenario.padEnd(22)} ${line}`);
   }
   const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
-  const rssMb = Math.max(...peakRss.values()) / 1024 / 1024;
+  const asConfigured = peakRss.get(AS_CONFIGURED)!;
+  const rssMb = Math.max(...asConfigured.values()) / 1024 / 1024;
   allMet &&= rssMb <= 120;
   console.log(`\nservice peak RSS under load: ${rssMb.toFixed(1)} MB (target <= 120 MB) ${rssMb <= 120 ? 'met' : 'MISSED'}`);
-  console.log(`  by scenario: ${[...peakRss].map(([scenario, bytes]) => `${scenario} ${mb(bytes)} MB`).join(', ')}`);
+  console.log(`  by scenario: ${[...asConfigured].map(([scenario, bytes]) => `${scenario} ${mb(bytes)} MB`).join(', ')}`);
+  console.log(`  each variant: ${[...peakRss].map(([variant, peaks]) => `${variant} ${mb(Math.max(...peaks.values()))} MB`).join(', ')}`);
   console.log(allMet ? 'all targets met' : 'some targets MISSED');
 }
 

@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import v8 from 'node:v8';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -22,11 +21,6 @@ async function main(): Promise<void> {
     process.stderr.write(`wiki-service: ${error.message}\n`);
     process.exit(2);
   }
-
-  // PGlite's WebAssembly is compiled by V8's baseline compiler only (db/database.ts
-  // says why). A V8 flag is process-wide, so it is set here, where the process is
-  // configured, before anything is compiled, and only for the embedded database.
-  if (config.database.kind === 'pglite') v8.setFlagsFromString('--liftoff-only');
 
   const log = createLogger(config.logLevel);
   log.info({ database: describeDatabase(config.database) }, 'using database');

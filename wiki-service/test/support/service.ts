@@ -40,10 +40,10 @@ export function startFlags(): string[] {
 export function runNode(
   script: string,
   env: Record<string, string>,
-  options: { nodeArgs?: string[]; args?: string[]; discardStdout?: boolean } = {},
+  options: { nodeArgs?: string[]; args?: string[]; discardStdout?: boolean; nodeBinary?: string } = {},
 ): NodeProcess {
   if (!existsSync(script)) throw new Error(`${script} is missing: run "npm run build" first`);
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...(options.args ?? [])], {
+  const child = spawn(options.nodeBinary ?? process.execPath, [...(options.nodeArgs ?? []), script, ...(options.args ?? [])], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', options.discardStdout ? 'ignore' : 'pipe', 'pipe'],
   });
@@ -76,7 +76,7 @@ export interface ServiceProcess extends NodeProcess {
  */
 export async function startService(
   env: Record<string, string>,
-  options: { startTimeoutMs?: number; extraNodeArgs?: string[]; discardStdout?: boolean; port?: number; serverScript?: string } = {},
+  options: { startTimeoutMs?: number; extraNodeArgs?: string[]; discardStdout?: boolean; port?: number; serverScript?: string; nodeBinary?: string } = {},
 ): Promise<ServiceProcess> {
   // A given port: a process started again where an earlier one listened (a container
   // restarted in the same pod keeps its address).
@@ -86,7 +86,7 @@ export async function startService(
   const process_ = runNode(
     options.serverScript ?? SERVER_SCRIPT,
     { ...env, HOST: '127.0.0.1', PORT: String(port) },
-    { nodeArgs, discardStdout: options.discardStdout },
+    { nodeArgs, discardStdout: options.discardStdout, nodeBinary: options.nodeBinary },
   );
   const baseUrl = `http://127.0.0.1:${port}`;
   const service: ServiceProcess = {
