@@ -135,6 +135,14 @@ describe.skipIf(skip)('one Prometheus shared by two releases (the PrometheusRule
         for (let i = 0; i < POSTS[namespace]; i++) expect((await api(namespace).post('/posts', { user_id: user.id, content: `post ${i}` })).status).toBe(200);
       }
       for (let i = 0; i < READS_OF_A; i++) expect((await api('wiki-a').get('/user/1')).status).toBe(200);
+      // The 5xx ratio panel divides by the rate of requests, and has no value while it
+      // is 0. rate() sees an increase only between two scrapes of a series, and the burst
+      // above is over before its series are first scraped: one list request before a
+      // scrape of its series and one after give each release a rate of requests.
+      const listRequests = 'http_requests_total{job="wiki-api", method="GET", route="/users", status_code="200"}';
+      for (const { namespace } of RELEASES) expect((await api(namespace).get('/users?limit=1')).status).toBe(200);
+      await until('the list requests scraped', 60_000, async () => ((await query(listRequests)).length === RELEASES.length ? true : undefined));
+      for (const { namespace } of RELEASES) expect((await api(namespace).get('/users?limit=1')).status).toBe(200);
       const interpolation = (namespace: string) => ({ scrapeIntervalSeconds, intervalSeconds: scrapeIntervalSeconds, variables: { namespace, pod: '.*' } });
       const panelQuery = async (file: string, title: string, legend: string | undefined, namespace: string) => {
         const panel = panelsOf(dashboardFiles().find((candidate) => candidate.name === file)!.dashboard).find((candidate) => candidate.title === title)!;
