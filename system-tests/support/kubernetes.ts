@@ -1,4 +1,6 @@
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PodMonitor, PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import type { K8sObject } from './helm.js';
 
@@ -8,6 +10,9 @@ import type { K8sObject } from './helm.js';
 // (`@kubernetes-models/prometheus-operator`).
 
 const require = createRequire(import.meta.url);
+// kubernetes-models 5 exports only ES modules, one index per API group, so a model is
+// loaded from its file: Node 24 requires an ES module synchronously.
+const KUBERNETES_MODELS = dirname(fileURLToPath(import.meta.resolve('kubernetes-models')));
 
 export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob'];
 /** Workloads whose pods run until stopped (and so need probes and a selector). */
@@ -26,7 +31,7 @@ export function validateAgainstKubernetesSchema(object: K8sObject): void {
     return;
   }
   const [group, version] = object.apiVersion.includes('/') ? object.apiVersion.split('/') : [undefined, object.apiVersion];
-  const path = group === undefined ? `kubernetes-models/${version}/${object.kind}` : `kubernetes-models/${group}/${version}/${object.kind}`;
+  const path = join(KUBERNETES_MODELS, ...(group === undefined ? [] : [group]), version!, `${object.kind}.js`);
   let Model: new (data: unknown) => { validate(): void };
   try {
     Model = (require(path) as Record<string, new (data: unknown) => { validate(): void }>)[object.kind]!;
