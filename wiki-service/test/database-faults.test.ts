@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backendUnavailable } from './support/backends.js';
 import { client, metricValue } from './support/http.js';
 import { PostgresServer } from './support/postgres.js';
 import { startService, type ServiceProcess } from './support/service.js';
-import { sleep, startWriters } from './support/writers.js';
+import { startWriters } from './support/writers.js';
 
 // PostgreSQL fails while 8 writers are in flight: its backends are terminated, it
 // restarts, its postmaster is killed. An idle pool hides what this finds: a
@@ -56,20 +56,23 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL faults under load', 
         for (let round = 1; round <= ROUNDS_PER_FAULT; round++) {
           // Writes are flowing (the pool is busy) when the fault hits.
           const before = load.writes();
-          while (load.writes() < before + 50) {
-            expect(service.child.exitCode, service.output()).toBeNull();
-            await sleep(10);
-          }
+          await vi.waitFor(
+            () => {
+              expect(service.child.exitCode, service.output()).toBeNull();
+              expect(load.writes()).toBeGreaterThanOrEqual(before + 50);
+            },
+            { timeout: 30_000, interval: 10 },
+          );
           const injectedAt = Date.now();
           await inject();
           const backAt = Date.now();
-          while (load.lastAckAt() <= backAt) {
-            expect(service.child.exitCode, `the service died after ${fault}:\n${service.output()}`).toBeNull();
-            expect(Date.now() - backAt, `no write succeeded within ${RECOVERY_LIMIT_MS} ms of PostgreSQL being back after ${fault}`).toBeLessThan(
-              RECOVERY_LIMIT_MS,
-            );
-            await sleep(10);
-          }
+          await vi.waitFor(
+            () => {
+              expect(service.child.exitCode, `the service died after ${fault}:\n${service.output()}`).toBeNull();
+              expect(load.lastAckAt(), `no write succeeded within ${RECOVERY_LIMIT_MS} ms of PostgreSQL being back after ${fault}`).toBeGreaterThan(backAt);
+            },
+            { timeout: RECOVERY_LIMIT_MS, interval: 10 },
+          );
           figures.push(`${fault} #${round}: PostgreSQL back after ${backAt - injectedAt} ms, first acknowledged write ${load.lastAckAt() - backAt} ms later`);
         }
       }

@@ -2,7 +2,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { testDatabaseConfig } from './support/app.js';
 import { client } from './support/http.js';
 import { startService } from './support/service.js';
-import { sleep, startWriters, type Acknowledged } from './support/writers.js';
+import { startWriters, type Acknowledged } from './support/writers.js';
 
 // What the embedded default (PGlite, which runs with fsync off) promises: a crash of
 // the process (kill -9, an out-of-memory kill) loses no acknowledged write, because
@@ -26,7 +26,8 @@ describe('embedded database (PGlite): a process crash loses no acknowledged writ
       for (let crash = 1; crash <= CRASHES; crash++) {
         const service = await startService(env, { discardStdout: true });
         const load = startWriters(service.baseUrl, WRITERS, 10_000);
-        while (load.writes() < 150) await sleep(10);
+        // Writes are flowing when the process is killed.
+        await expect.poll(() => load.writes(), { timeout: 30_000, interval: 10 }).toBeGreaterThanOrEqual(150);
         service.child.kill('SIGKILL');
         expect((await service.exited).signal).toBe('SIGKILL');
         await load.stop(); // its requests in flight fail: they were never acknowledged
