@@ -31,7 +31,7 @@ export function validateAgainstKubernetesSchema(object: K8sObject): void {
     return;
   }
   const [group, version] = object.apiVersion.includes('/') ? object.apiVersion.split('/') : [undefined, object.apiVersion];
-  const path = join(KUBERNETES_MODELS, ...(group === undefined ? [] : [group]), version!, `${object.kind}.js`);
+  const path = join(KUBERNETES_MODELS, ...(group === undefined ? [] : [group]), version, `${object.kind}.js`);
   let Model: new (data: unknown) => { validate(): void };
   try {
     Model = (require(path) as Record<string, new (data: unknown) => { validate(): void }>)[object.kind]!;
