@@ -1,0 +1,231 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { NAMESPACE, REPO_ROOT, renderChart, type K8sObject } from './support/helm.js';
+import { allowedConnections, connectionsTable, releasePods, type Endpoint } from './support/network-policy.js';
+import { byKind, CI_DIR, componentObject, named } from './support/rendered.js';
+
+// The Ingress and the network policies (phase 9), rendered with ci/ingress-values.yaml:
+// every path leads somewhere real, and the policies allow exactly the connections the
+// release needs (evaluated, not eyeballed).
+
+describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => {
+  let objects: K8sObject[];
+  beforeAll(async () => {
+    objects = await renderChart([join(CI_DIR, 'ingress-values.yaml')]);
+  });
+
+  it('both are off by default', async () => {
+    const defaults = await renderChart();
+    expect(byKind(defaults, 'Ingress')).toEqual([]);
+    expect(byKind(defaults, 'NetworkPolicy')).toEqual([]);
+  });
+
+  it("every path of the Ingress leads to a rendered Service's port; what is not exposed has no path", () => {
+    const [ingress] = byKind(objects, 'Ingress');
+    expect(ingress!.spec.ingressClassName).toBe('nginx');
+    expect(ingress!.spec.tls).toEqual([{ secretName: 'wiki-tls', hosts: ['wiki.example.com'] }]);
+    const paths = ingress!.spec.rules[0].http.paths as Array<{
+      path: string;
+      pathType: string;
+      backend: { service: { name: string; port: { name: string } } };
+    }>;
+    for (const { path, backend } of paths) {
+      const service = named(objects, 'Service', backend.service.name);
+      expect(service, path).toBeDefined();
+      expect(
+        service!.spec.ports.map((port: { name: string }) => port.name),
+        path,
+      ).toContain(backend.service.port.name);
+    }
+    const component = (name: string) => named(objects, 'Service', name)!.metadata.labels['app.kubernetes.io/component'];
+    expect(paths.map(({ path, pathType, backend }) => `${path} ${pathType} ${component(backend.service.name)}`)).toEqual([
+      '/users Prefix api',
+      '/user Prefix api',
+      '/posts Prefix api',
+      '/docs Prefix api',
+      '/openapi.json Exact api',
+      '/grafana Prefix grafana',
+      '/prometheus Prefix prometheus',
+    ]);
+    expect(ingress!.spec.rules[0].host).toBe('wiki.example.com');
+  });
+
+  it.each([
+    [
+      'a host without TLS',
+      ['ingress.enabled=true', 'ingress.hosts[0]=wiki.example.org'],
+      'root_url = http://wiki.example.org/grafana/',
+      'cookie_secure = false',
+    ],
+    ['no host (the Ingress answers any)', ['ingress.enabled=true'], 'root_url = %(protocol)s://%(domain)s:%(http_port)s/grafana/', 'cookie_secure = false'],
+    ['no Ingress', [], 'root_url = %(protocol)s://%(domain)s:%(http_port)s/', 'cookie_secure = false'],
+  ])("Grafana's root_url and cookie_secure with %s", async (_, set, rootUrl, cookieSecure) => {
+    const ini = (await renderChart([], set)).find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-grafana-config'))!.data[
+      'grafana.ini'
+    ];
+    expect(ini).toContain(`${rootUrl}\n`);
+    expect(ini).toContain(`${cookieSecure}\n`);
+  });
+
+  it('Grafana and Prometheus serve under the paths the Ingress gives them', () => {
+    const grafanaIni = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-grafana-config'))!.data['grafana.ini'];
+    // Grafana's links, redirects and cookies follow the Ingress's host and TLS, as Prometheus's external URL does.
+    expect(grafanaIni).toContain('domain = wiki.example.com\n');
+    expect(grafanaIni).toContain('root_url = https://wiki.example.com/grafana/\n');
+    expect(grafanaIni).toContain('cookie_secure = true\n');
+    expect(grafanaIni).toContain('serve_from_sub_path = true');
+    const prometheus = componentObject(objects, 'Deployment', 'prometheus')!;
+    expect(prometheus.spec.template.spec.containers[0].args).toContain('--web.route-prefix=/prometheus');
+    // The UI's links and redirects follow the external URL, derived from the Ingress's host and TLS.
+    expect(prometheus.spec.template.spec.containers[0].args).toContain('--web.external-url=https://wiki.example.com/prometheus');
+    expect(prometheus.spec.template.spec.containers[0].readinessProbe.httpGet.path).toBe('/prometheus/-/ready');
+  });
+
+  it('every network policy selects pods the chart really runs', () => {
+    const pods = releasePods(objects, {});
+    for (const policy of byKind(objects, 'NetworkPolicy')) {
+      const selected = pods.filter((pod) => Object.entries(policy.spec.podSelector.matchLabels ?? {}).every(([key, value]) => pod.labels[key] === value));
+      expect(selected.length, policy.metadata.name).toBeGreaterThan(0);
+    }
+  });
+
+  // Who may talk to whom, computed from the rendered policies (support/network-policy.ts)
+  // for the chart's pods and the peers outside the release a cluster would have.
+  const NAMESPACE_LABELS = { 'kubernetes.io/metadata.name': NAMESPACE };
+  const OUTSIDE: Endpoint[] = [
+    {
+      name: 'ingress controller',
+      labels: { 'app.kubernetes.io/name': 'ingress-nginx' },
+      namespaceLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' },
+      ports: [],
+      inRelease: false,
+    },
+    {
+      name: 'DNS',
+      labels: { 'k8s-app': 'kube-dns' },
+      namespaceLabels: { 'kubernetes.io/metadata.name': 'kube-system' },
+      ports: [
+        { protocol: 'UDP', port: 53 },
+        { protocol: 'TCP', port: 53 },
+      ],
+      inRelease: false,
+    },
+    {
+      name: 'Kubernetes API',
+      labels: {},
+      namespaceLabels: undefined,
+      ports: [
+        { protocol: 'TCP', port: 443 },
+        { protocol: 'TCP', port: 6443 },
+      ],
+      inRelease: false,
+    },
+    {
+      name: 'another pod in the namespace',
+      labels: { app: 'other' },
+      namespaceLabels: NAMESPACE_LABELS,
+      ports: [{ protocol: 'TCP', port: 8080 }],
+      inRelease: false,
+    },
+    // Where Alertmanager's notifications go: a webhook, Slack or a mail server on the internet.
+    {
+      name: 'a receiver on the internet',
+      labels: {},
+      namespaceLabels: undefined,
+      ports: [
+        { protocol: 'TCP', port: 443 },
+        { protocol: 'TCP', port: 587 },
+        { protocol: 'TCP', port: 25 },
+      ],
+      inRelease: false,
+    },
+  ];
+  const connections = () => allowedConnections(byKind(objects, 'NetworkPolicy'), NAMESPACE_LABELS, [...releasePods(objects, NAMESPACE_LABELS), ...OUTSIDE]);
+
+  it('allow exactly: the ingress controller to the API, Grafana and (exposed) Prometheus; Prometheus to the API, the exporter, Alertmanager and the Kubernetes API; Grafana to Prometheus; the API and the backup to PostgreSQL; Alertmanager to its receivers; the test pod to the API; every pod to DNS', () => {
+    const dns = (from: string) => [`${from} -> DNS:53/TCP`, `${from} -> DNS:53/UDP`];
+    expect(connections()).toEqual(
+      [
+        ...dns('alertmanager'),
+        // Receivers are anywhere, so that rule names ports only: 443 reaches the
+        // Kubernetes API too (Alertmanager has no token for it), and 25 stays closed.
+        'alertmanager -> Kubernetes API:443/TCP',
+        'alertmanager -> a receiver on the internet:443/TCP',
+        'alertmanager -> a receiver on the internet:587/TCP',
+        // Likewise the Kubernetes API's address varies between clusters: Prometheus's
+        // rule names its ports only, so any HTTPS address is open to Prometheus.
+        'prometheus -> a receiver on the internet:443/TCP',
+        'prometheus -> alertmanager:9093/TCP',
+        'api -> postgresql:5432/TCP',
+        // The backup CronJob (and the restore Job) reach PostgreSQL only.
+        'backup -> postgresql:5432/TCP',
+        ...dns('backup'),
+        ...dns('api'),
+        ...dns('grafana'),
+        'grafana -> prometheus:9090/TCP',
+        'ingress controller -> api:8000/TCP',
+        'ingress controller -> grafana:3000/TCP',
+        'ingress controller -> prometheus:9090/TCP',
+        ...dns('postgresql'),
+        ...dns('prometheus'),
+        'prometheus -> Kubernetes API:443/TCP',
+        'prometheus -> Kubernetes API:6443/TCP',
+        'prometheus -> api:8000/TCP',
+        // PostgreSQL's exporter, in PostgreSQL's pod.
+        'prometheus -> postgresql:9187/TCP',
+        ...dns('test'),
+        'test -> api:8000/TCP',
+      ].sort(),
+    );
+  });
+
+  it('docs/PHASE9_INGRESS.md shows that computed table', () => {
+    const doc = readFileSync(join(REPO_ROOT, 'docs', 'PHASE9_INGRESS.md'), 'utf8');
+    expect(doc).toContain(connectionsTable(connections()));
+  });
+
+  it("a cluster's Prometheus (networkPolicy.externalPrometheus) may scrape the API and the exporter, and the chart's Grafana may query it; nothing else in its namespace may", async () => {
+    const monitoring = { 'kubernetes.io/metadata.name': 'monitoring' };
+    const clusterPrometheus: Endpoint = {
+      name: 'cluster Prometheus',
+      labels: { 'app.kubernetes.io/name': 'prometheus' },
+      namespaceLabels: monitoring,
+      ports: [{ protocol: 'TCP', port: 9090 }],
+      inRelease: false,
+    };
+    const otherMonitoringPod: Endpoint = {
+      name: 'another monitoring pod',
+      labels: { 'app.kubernetes.io/name': 'grafana' },
+      namespaceLabels: monitoring,
+      ports: [{ protocol: 'TCP', port: 9090 }],
+      inRelease: false,
+    };
+    const lines = async (set: string[]) => {
+      const rendered = await renderChart([join(CI_DIR, 'existing-monitoring-values.yaml')], ['networkPolicy.enabled=true', ...set]);
+      return allowedConnections(byKind(rendered, 'NetworkPolicy'), NAMESPACE_LABELS, [
+        ...releasePods(rendered, NAMESPACE_LABELS),
+        ...OUTSIDE,
+        clusterPrometheus,
+        otherMonitoringPod,
+      ]);
+    };
+    const withGrafana = ['grafana.enabled=true', 'grafana.prometheusUrl=http://kube-prometheus-stack-prometheus.monitoring:9090'];
+    const connected = await lines(withGrafana);
+    expect(connected).toEqual(
+      expect.arrayContaining(['cluster Prometheus -> api:8000/TCP', 'cluster Prometheus -> postgresql:9187/TCP', 'grafana -> cluster Prometheus:9090/TCP']),
+    );
+    expect(connected.filter((line) => line.includes('another monitoring pod'))).toEqual([]);
+    expect(connected.filter((line) => line.startsWith('grafana -> ') && !line.includes('DNS'))).toEqual(['grafana -> cluster Prometheus:9090/TCP']);
+    // Without the peers, the same release keeps the cluster's Prometheus out.
+    const closed = await lines([...withGrafana, 'networkPolicy.externalPrometheus.peers=null']);
+    expect(closed.filter((line) => line.includes('cluster Prometheus'))).toEqual([]);
+  });
+
+  it('without the policies, everything would be allowed (the evaluation can tell)', async () => {
+    const open = await renderChart([], ['ingress.enabled=true']);
+    const lines = allowedConnections(byKind(open, 'NetworkPolicy'), NAMESPACE_LABELS, [...releasePods(open, NAMESPACE_LABELS), ...OUTSIDE]);
+    expect(lines).toContain('another pod in the namespace -> postgresql:5432/TCP');
+    expect(lines).toContain('api -> another pod in the namespace:8080/TCP');
+  });
+});
