@@ -1,9 +1,8 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client } from '../wiki-service/test/support/http.js';
-import type { PostgresServer } from '../wiki-service/test/support/postgres.js';
-import { MIGRATE_SCRIPT, runNode, SERVER_SCRIPT, startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
+import { client } from '@wiki/test-support/http';
+import type { PostgresServer } from '@wiki/test-support/postgres';
+import { MIGRATE_SCRIPT, runNode, SERVER_SCRIPT, startService, type ServiceProcess } from '@wiki/test-support/service';
+import { runCommand } from '@wiki/test-support/run-command';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
 import { renderChart, type K8sObject } from './support/helm.js';
 import { skipLoudly } from './support/skip.js';
@@ -13,7 +12,6 @@ import { skipLoudly } from './support/skip.js';
 // port pointed at a throwaway local PostgreSQL that is set up the way the chart's
 // PostgreSQL would be (the chart's database name, user and generated password).
 
-const execFileAsync = promisify(execFile);
 const WAIT_SCRIPT = SERVER_SCRIPT.replace(/server\.js$/, 'wait-for-database.js');
 
 const skip = skipLoudly(postgresMissing(), "the tests of the chart's rendered configuration are");
@@ -102,16 +100,14 @@ describe.skipIf(skip)('the API with the environment the chart gives it', () => {
       const testPod = objects.find((object) => object.kind === 'Pod' && object.metadata.annotations?.['helm.sh/hook'] === 'test')!;
       const [command, ...args] = testPod.spec.containers[0].command as string[];
       expect(command).toBe('node');
-      const { stdout } = await execFileAsync(process.execPath, args, { env: { API_URL: service.baseUrl } });
+      const stdout = await runCommand(process.execPath, args, { env: { API_URL: service.baseUrl } });
       expect(stdout).toMatch(/^ok: created and read back user \d+$/m);
     });
 
     it("the helm test pod's script fails when the API misbehaves", async () => {
       const testPod = objects.find((object) => object.kind === 'Pod' && object.metadata.annotations?.['helm.sh/hook'] === 'test')!;
       const [, ...args] = testPod.spec.containers[0].command as string[];
-      await expect(execFileAsync(process.execPath, args, { env: { API_URL: `${service.baseUrl}/no-such-prefix` } })).rejects.toThrow(
-        /POST \/users answered 404/,
-      );
+      await expect(runCommand(process.execPath, args, { env: { API_URL: `${service.baseUrl}/no-such-prefix` } })).rejects.toThrow(/POST \/users answered 404/);
     });
 
     it('logs the database it uses without the password', () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_IMAGE, podmanMissing, REPO_ROOT, run } from './support/podman.js';
 import { activeTargets, prometheusMissing } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
-import { until } from './support/wait.js';
+import { until } from '@wiki/test-support/wait';
 
 // compose.yaml brought up for real with the documented Podman command,
 // `podman-compose up --build` (Debian's podman-compose; Podman 4.3 has no `podman

@@ -1,9 +1,9 @@
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { tryCommand } from '@wiki/test-support/run-command';
 import { describe, expect, it } from 'vitest';
 import { CHART_DIR } from './support/helm.js';
 import { dashboardFiles, panelsOf } from './support/dashboards.js';
@@ -12,8 +12,9 @@ import { dashboardFiles, panelsOf } from './support/dashboards.js';
 // (@grafana/schema, the dashboard JSON model Grafana maintains) and against the rules
 // of this chart. Their queries are run against a live Prometheus by the stack test.
 
-const execFileAsync = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));
+// TypeScript's compiler, wherever npm installed it.
+const TSC = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const CHECK_DIR = join(HERE, '.cache', 'dashboard-types');
 
 // The dashboard files, as object literals typed with @grafana/schema's Dashboard, so
@@ -42,12 +43,7 @@ async function typecheck(name: string, dashboards: Record<string, string>): Prom
       files: ['check.ts'],
     }),
   );
-  try {
-    const { stdout } = await execFileAsync(join(HERE, 'node_modules', '.bin', 'tsc'), ['-p', join(dir, 'tsconfig.json')]);
-    return { ok: true, output: stdout };
-  } catch (error) {
-    return { ok: false, output: (error as { stdout?: string }).stdout ?? String(error) };
-  }
+  return tryCommand(process.execPath, [TSC, '-p', join(dir, 'tsconfig.json')]);
 }
 
 // The PromQL functions and keywords the dashboards use (anything else is a metric).

@@ -3,9 +3,18 @@ import { appendFile, cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client } from '../wiki-service/test/support/http.js';
-import { PostgresServer } from '../wiki-service/test/support/postgres.js';
-import { BASE_IMAGE, buildServiceImage, podman, podmanMissing, SERVICE_DIR, SERVICE_IMAGE as IMAGE, startServiceContainer } from './support/podman.js';
+import { client } from '@wiki/test-support/http';
+import { PostgresServer } from '@wiki/test-support/postgres';
+import {
+  BASE_IMAGE,
+  buildServiceImage,
+  podman,
+  podmanMissing,
+  REPO_ROOT,
+  SERVICE_DIR,
+  SERVICE_IMAGE as IMAGE,
+  startServiceContainer,
+} from './support/podman.js';
 import { skipLoudly } from './support/skip.js';
 
 // Phase 3, proven here: build wiki-service/Dockerfile unchanged with Podman and run
@@ -121,18 +130,25 @@ describe.skipIf(skip)('the container image', () => {
     // Build a copy of the context with one source file changed.
     const context = await mkdtemp(join(tmpdir(), 'wiki-image-context-'));
     try {
-      await cp(SERVICE_DIR, context, {
+      // The files the build context's .dockerignore lets in, from a copy of the repository.
+      for (const file of ['.dockerignore', 'package.json', 'package-lock.json']) await cp(join(REPO_ROOT, file), join(context, file));
+      await cp(SERVICE_DIR, join(context, 'wiki-service'), {
         recursive: true,
         filter: (source) => !/\/(node_modules|dist|data)(\/|$)/.test(source.slice(SERVICE_DIR.length)),
       });
-      await appendFile(join(context, 'src', 'server.ts'), `\n// cache test ${Date.now()}\n`);
-      const output = await podman(['build', '--network', 'host', '--tag', `${IMAGE}-cachetest`, context], { timeoutMs: 20 * 60_000 });
+      await appendFile(join(context, 'wiki-service', 'src', 'server.ts'), `\n// cache test ${Date.now()}\n`);
+      const output = await podman(
+        ['build', '--network', 'host', '--tag', `${IMAGE}-cachetest`, '--file', join(context, 'wiki-service', 'Dockerfile'), context],
+        {
+          timeoutMs: 20 * 60_000,
+        },
+      );
       const stepsUsingCache = output
         .split(/^(?:\[\d+\/\d+\] )?STEP /m)
         .filter((step) => step.includes('--> Using cache'))
         .map((step) => step.split('\n')[0] ?? '');
       expect(stepsUsingCache.filter((step) => step.includes('RUN npm ci'))).toHaveLength(2); // deps and build stages
-      expect(stepsUsingCache.some((step) => step.includes('COPY src'))).toBe(false);
+      expect(stepsUsingCache.some((step) => step.includes('COPY wiki-service/src'))).toBe(false);
     } finally {
       await rm(context, { recursive: true, force: true });
       await podman(['rmi', '--force', `${IMAGE}-cachetest`]).catch(() => {});

@@ -5,12 +5,12 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../wiki-service/test/support/postgres.js';
-import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
+import { freePort } from '@wiki/test-support/postgres';
+import { startService, type ServiceProcess } from '@wiki/test-support/service';
 import { CHART_DIR, NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
 import { podTarget, PROMETHEUS, prometheusMissing, renderedPrometheusYml, withFileDiscovery, writeRenderedPrometheusConfig } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
-import { until } from './support/wait.js';
+import { until } from '@wiki/test-support/wait';
 
 // The Ingress of phase 9, proven without an ingress controller: nginx from Debian, a
 // real reverse proxy, configured by this test from the rendered Ingress rules (host,

@@ -11,8 +11,9 @@ import { skipLoudly } from './support/skip.js';
 const read = (path: string) => readFileSync(join(REPO_ROOT, path), 'utf8');
 const nvmrc = read('.nvmrc').trim();
 const major = nvmrc.split('.')[0]!;
-const packages = ['package.json', 'wiki-service/package.json', 'system-tests/package.json'];
-const manifest = (path: string) => JSON.parse(read(path)) as { engines?: { node?: string }; devDependencies?: Record<string, string> };
+const manifest = (path: string) => JSON.parse(read(path)) as { workspaces?: string[]; engines?: { node?: string }; devDependencies?: Record<string, string> };
+// The root and every package of the workspace.
+const packages = ['package.json', ...(manifest('package.json').workspaces ?? []).map((folder) => `${folder}/package.json`)];
 
 describe('one Node version', () => {
   it('.nvmrc names the version of the Dockerfile’s default base image', () => {

@@ -4,7 +4,7 @@ import { postgresMissing } from './support/chart-env.js';
 import { REPO_ROOT } from './support/helm.js';
 import { activeTargets, prometheusMissing } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
-import { until } from './support/wait.js';
+import { until } from '@wiki/test-support/wait';
 
 // `npm run observe`, as README tells a newcomer to run it: the service, PostgreSQL,
 // Prometheus and Alertmanager started locally; the database stopped and started by

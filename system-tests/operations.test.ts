@@ -1,25 +1,23 @@
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client } from '../wiki-service/test/support/http.js';
-import { findPostgresBinaries, type PostgresServer } from '../wiki-service/test/support/postgres.js';
-import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
-import { everything, type Post, type User } from './support/api.js';
+import { client } from '@wiki/test-support/http';
+import { findPostgresBinaries, type PostgresServer } from '@wiki/test-support/postgres';
+import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { everything, type Post, type User } from '@wiki/test-support/api';
+import { runCommand } from '@wiki/test-support/run-command';
 import { apiEnvironment, asRole, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
 import { REPO_ROOT, renderChart, type K8sObject } from './support/helm.js';
 import { skipLoudly } from './support/skip.js';
-import { sleep } from './support/wait.js';
+import { sleep } from '@wiki/test-support/wait';
 
 // docs/OPERATIONS.md's procedures that touch data, run for real: PostgreSQL servers set
 // up as the chart's (its user, database and generated password), the real service
 // with the environment the chart gives it, and the PostgreSQL client tools of the
 // same version as the chart's image (pg_dump, pg_restore).
 
-const execFileAsync = promisify(execFile);
 const skip = skipLoudly(postgresMissing(), 'the operations tests are');
 const OPERATIONS = readFileSync(join(REPO_ROOT, 'docs', 'OPERATIONS.md'), 'utf8');
 
@@ -86,7 +84,7 @@ describe.skipIf(skip)("docs/OPERATIONS.md, run against real PostgreSQL servers s
     // The backup, as `kubectl exec ... pg_dump -U wiki -d wiki --format=custom` takes it.
     const dump = join(workDir, 'wiki.dump');
     const asSource = { ...process.env, PGPASSWORD: env.PGPASSWORD };
-    await execFileAsync(
+    await runCommand(
       pgBin('pg_dump'),
       ['-h', '127.0.0.1', '-p', String(source.port), '-U', env.PGUSER!, '-d', env.PGDATABASE!, '--format=custom', '-f', dump],
       { env: asSource },
@@ -101,7 +99,7 @@ describe.skipIf(skip)("docs/OPERATIONS.md, run against real PostgreSQL servers s
     expect((await everything<User>(first.baseUrl, '/users')).length).toBe(0);
     await first.stop();
 
-    await execFileAsync(
+    await runCommand(
       pgBin('pg_restore'),
       ['-h', '127.0.0.1', '-p', String(target.port), '-U', freshEnv.PGUSER!, '-d', freshEnv.PGDATABASE!, '--clean', '--if-exists', '--no-owner', dump],
       { env: { ...process.env, PGPASSWORD: freshEnv.PGPASSWORD } },

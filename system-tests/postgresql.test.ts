@@ -1,15 +1,13 @@
 import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client } from '../wiki-service/test/support/http.js';
-import { freePort, PostgresServer } from '../wiki-service/test/support/postgres.js';
-import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
-import { startWriters } from '../wiki-service/test/support/writers.js';
-import { everything, type Post, type User } from './support/api.js';
+import { client } from '@wiki/test-support/http';
+import { freePort, PostgresServer } from '@wiki/test-support/postgres';
+import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startWriters } from '@wiki/test-support/writers';
+import { everything, type Post, type User } from '@wiki/test-support/api';
 import {
   apiEnvironment,
   asRole,
@@ -21,12 +19,13 @@ import {
   startChartDatabase,
   writeChartScripts,
 } from './support/chart-env.js';
+import { runCommand } from '@wiki/test-support/run-command';
 import { startDaemon } from './support/daemon.js';
 import { renderChart, type K8sObject } from './support/helm.js';
 import { podSpecOf } from './support/kubernetes.js';
 import { POSTGRES_EXPORTER, postgresExporterInvocation, prometheusMissing } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
-import { until } from './support/wait.js';
+import { until } from '@wiki/test-support/wait';
 
 // Phase 11 for real: PostgreSQL 15 set up by the chart's own setup.sh (its init
 // container, run with the rendered environment), the service as the API's role, the
@@ -35,7 +34,6 @@ import { until } from './support/wait.js';
 // real postgres_exporter with the rendered arguments. Only the pods' addresses and
 // paths are mapped to local ones.
 
-const execFileAsync = promisify(execFile);
 const skip = skipLoudly(postgresMissing() ?? prometheusMissing(), 'the PostgreSQL setup and backup tests are');
 
 /** The values of one metric family in a Prometheus text exposition. */
@@ -283,7 +281,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
     services.push(sourceApi);
   });
   afterAll(async () => {
-    if (mounted) await execFileAsync('umount', [mounted]).catch(() => undefined);
+    if (mounted) await runCommand('umount', [mounted]).catch(() => undefined);
     await Promise.all(services.map((service) => service.stop('SIGKILL')));
     await Promise.all(servers.map((server) => server.destroy()));
     if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -378,7 +376,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
       // A volume of its own, 1 MiB of memory, with one good backup on it.
       mounted = await backupFolder('small-volume');
       try {
-        await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0777', 'tmpfs', mounted]);
+        await runCommand('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0777', 'tmpfs', mounted]);
       } catch (error) {
         mounted = undefined;
         if (skipLoudly(`cannot mount a tmpfs (${(error as Error).message.split('\n')[0]})`, 'the full-volume backup test is')) return;
@@ -396,7 +394,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
       expect(await fingerprint(dir)).toEqual(good);
 
       // Fill the rest of the volume, then back up again.
-      await execFileAsync('sh', ['-c', `dd if=/dev/zero of=${join(dir, 'filler')} bs=4k 2>/dev/null || true`]);
+      await runCommand('sh', ['-c', `dd if=/dev/zero of=${join(dir, 'filler')} bs=4k 2>/dev/null || true`]);
       const filled = await fingerprint(dir);
       await nextSecond();
       const full = await backup(dir);

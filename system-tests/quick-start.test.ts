@@ -16,28 +16,52 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const node = (script: string, args: string[], cwd: string) => execFileSync(process.execPath, [script, ...args], { cwd, encoding: 'utf8', stdio: 'pipe' });
 
 describe('a second npm start', () => {
-  it('does not reinstall wiki-service when its dependencies were installed from the current lockfile', () => {
-    // The test suite installed wiki-service before it ran.
-    expect(node(INSTALL_IF_CHANGED, ['wiki-service'], REPO_ROOT)).toBe('');
+  it('does not reinstall when the dependencies were installed from the current lockfile', () => {
+    // The test command installed the workspace before the tests ran.
+    expect(node(INSTALL_IF_CHANGED, [], REPO_ROOT)).toBe('');
   });
 
-  it('installs (npm ci) when package.json or the lockfile changed since the last install', () => {
-    const folder = join(scratch, 'package');
-    mkdirSync(folder);
-    writeFileSync(join(folder, 'package.json'), JSON.stringify({ name: 'empty', version: '1.0.0', private: true }));
+  it('installs (npm ci) when a package.json or the lockfile changed since the last install', () => {
+    // A workspace of its own, with one empty package, and a copy of the script in its tools/.
+    const root = join(scratch, 'workspace');
+    mkdirSync(join(root, 'tools'), { recursive: true });
+    mkdirSync(join(root, 'package'));
+    cpSync(INSTALL_IF_CHANGED, join(root, 'tools', 'install-if-changed.mjs'));
+    const empty = { name: 'empty', version: '1.0.0', private: true };
+    writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'root', version: '1.0.0', private: true, workspaces: ['package'] }));
+    writeFileSync(join(root, 'package', 'package.json'), JSON.stringify(empty));
     writeFileSync(
-      join(folder, 'package-lock.json'),
-      JSON.stringify({ name: 'empty', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'empty', version: '1.0.0' } } }),
+      join(root, 'package-lock.json'),
+      JSON.stringify({
+        name: 'root',
+        version: '1.0.0',
+        lockfileVersion: 3,
+        requires: true,
+        packages: {
+          '': { name: 'root', version: '1.0.0', workspaces: ['package'] },
+          'node_modules/empty': { resolved: 'package', link: true },
+          package: { name: 'empty', version: '1.0.0' },
+        },
+      }),
     );
-    expect(node(INSTALL_IF_CHANGED, ['package'], scratch)).toContain('package: installing dependencies (npm ci)');
+    const script = join(root, 'tools', 'install-if-changed.mjs');
+    expect(node(script, [], scratch)).toContain('installing dependencies (npm ci)');
+    expect(node(script, [], scratch), 'installed: nothing to do').toBe('');
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(join(root, 'package', 'package.json'), later, later);
+    expect(node(script, [], scratch), "a workspace's package.json changed").toContain('installing dependencies (npm ci)');
   });
 
   it('compiles only when a source, the lockfile or a tsconfig is newer than the last build', () => {
-    const copy = join(scratch, 'wiki-service');
-    for (const entry of ['src', 'scripts', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) {
+    // A copy of the service in a workspace of its own: the lockfile and the installed
+    // dependencies at its root, as in the repository.
+    const root = join(scratch, 'build');
+    const copy = join(root, 'wiki-service');
+    for (const entry of ['src', 'scripts', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) {
       cpSync(join(SERVICE_DIR, entry), join(copy, entry), { recursive: true });
     }
-    symlinkSync(join(SERVICE_DIR, 'node_modules'), join(copy, 'node_modules'));
+    cpSync(join(REPO_ROOT, 'package-lock.json'), join(root, 'package-lock.json'));
+    symlinkSync(join(REPO_ROOT, 'node_modules'), join(root, 'node_modules'));
     const built = join(copy, 'dist', 'server.js');
     // The copy's own script, run from elsewhere: it works on the package it sits in.
     const buildIfChanged = join(copy, 'scripts', 'build-if-changed.mjs');

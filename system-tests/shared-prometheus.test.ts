@@ -3,16 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client } from '../wiki-service/test/support/http.js';
-import { freePort, type PostgresServer } from '../wiki-service/test/support/postgres.js';
-import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
+import { client } from '@wiki/test-support/http';
+import { freePort, type PostgresServer } from '@wiki/test-support/postgres';
+import { startService, type ServiceProcess } from '@wiki/test-support/service';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
 import { startDaemon, type Daemon } from './support/daemon.js';
 import { dashboardFiles, interpolate, panelsOf, variableQuery } from './support/dashboards.js';
 import { CHART_DIR, renderChart, type K8sObject } from './support/helm.js';
 import { instantQuery, PROMETHEUS, prometheusMissing } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
-import { until } from './support/wait.js';
+import { until } from '@wiki/test-support/wait';
 
 // The existing-stack mode for real: one Prometheus 3.5, as a cluster's
 // kube-prometheus-stack runs it, shared by two releases of the chart in two

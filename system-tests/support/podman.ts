@@ -1,15 +1,15 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { freePort } from '../../wiki-service/test/support/postgres.js';
+import { freePort } from '@wiki/test-support/postgres';
+import { runCommand } from '@wiki/test-support/run-command';
+import { sleep } from '@wiki/test-support/wait';
 
 // Podman from Debian, as it works on these machines: as root, with the runc runtime
 // (crun fails on this host's hybrid cgroups), host networking, and our own
 // containers.conf (no default ulimits).
 
-const execFileAsync = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = join(HERE, '..', '..');
 const CONTAINERS_CONF = join(REPO_ROOT, 'system-tests', 'image', 'containers.conf');
@@ -24,46 +24,30 @@ export function podmanMissing(): string | undefined {
 }
 
 export async function podman(args: string[], options: { timeoutMs?: number } = {}): Promise<string> {
-  try {
-    const { stdout } = await execFileAsync('podman', ['--runtime', 'runc', ...args], {
-      env: { ...process.env, CONTAINERS_CONF },
-      maxBuffer: 64 * 1024 * 1024,
-      timeout: options.timeoutMs ?? 120_000,
-    });
-    return stdout.trim();
-  } catch (error) {
-    const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-    throw new Error(`podman ${args.join(' ')} failed:\n${stdout ?? ''}\n${stderr ?? ''}`, { cause: error });
-  }
+  return (await run('podman', ['--runtime', 'runc', ...args], options.timeoutMs ?? 120_000)).trim();
 }
 
+/** Runs a command (podman, podman-compose, a build script) with our containers.conf. */
 export async function run(command: string, args: string[], timeoutMs = 20 * 60_000, options: { cwd?: string } = {}): Promise<string> {
-  try {
-    const { stdout } = await execFileAsync(command, args, {
-      cwd: options.cwd,
-      env: { ...process.env, CONTAINERS_CONF },
-      maxBuffer: 64 * 1024 * 1024,
-      timeout: timeoutMs,
-    });
-    return stdout;
-  } catch (error) {
-    const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-    throw new Error(`${command} ${args.join(' ')} failed:\n${stdout ?? ''}\n${stderr ?? ''}`, { cause: error });
-  }
+  return runCommand(command, args, { cwd: options.cwd, env: { ...process.env, CONTAINERS_CONF }, timeoutMs });
 }
 
 export const SERVICE_DIR = join(REPO_ROOT, 'wiki-service');
+/** The Dockerfile, built with the repository's root as its context (the workspace's lockfile is there). */
+export const DOCKERFILE = join(SERVICE_DIR, 'Dockerfile');
 /** The tag the tests and the capacity benchmark build wiki-service/Dockerfile under. */
 export const SERVICE_IMAGE = 'localhost/wiki-service:test';
 /** The official Node.js image the Dockerfile names (ARG NODE_IMAGE=...), for which a local stand-in is made. */
-export const BASE_IMAGE = /^ARG NODE_IMAGE=(\S+)$/m.exec(readFileSync(join(SERVICE_DIR, 'Dockerfile'), 'utf8'))?.[1];
+export const BASE_IMAGE = /^ARG NODE_IMAGE=(\S+)$/m.exec(readFileSync(DOCKERFILE, 'utf8'))?.[1];
 
 /** Builds wiki-service/Dockerfile unchanged as SERVICE_IMAGE, on a local stand-in of its base image. */
 export async function buildServiceImage(): Promise<void> {
   if (BASE_IMAGE === undefined) throw new Error('no "ARG NODE_IMAGE=..." in wiki-service/Dockerfile');
   await run('bash', [join(REPO_ROOT, 'system-tests', 'image', 'make-base-image.sh'), BASE_IMAGE]);
   const revision = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT }).toString().trim();
-  await podman(['build', '--network', 'host', '--build-arg', `REVISION=${revision}`, '--tag', SERVICE_IMAGE, SERVICE_DIR], { timeoutMs: 20 * 60_000 });
+  await podman(['build', '--network', 'host', '--build-arg', `REVISION=${revision}`, '--tag', SERVICE_IMAGE, '--file', DOCKERFILE, REPO_ROOT], {
+    timeoutMs: 20 * 60_000,
+  });
 }
 
 /**
@@ -97,7 +81,7 @@ export async function startServiceContainer(
     if ((await fetch(`${baseUrl}${options.readyPath ?? '/health'}`).catch(() => undefined))?.ok) return baseUrl;
     const state = await podman(['inspect', name, '--format', '{{.State.Status}}']);
     if (state === 'exited') throw new Error(`container exited during start-up:\n${await podman(['logs', name])}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
   throw new Error(`container did not answer ${options.readyPath ?? '/health'}:\n${await podman(['logs', name])}`);
 }

@@ -1,9 +1,9 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { tryCommand } from '@wiki/test-support/run-command';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { environmentOf } from './chart-env.js';
 import { CHART_DIR, configMapData, type K8sObject } from './helm.js';
@@ -11,8 +11,6 @@ import { CHART_DIR, configMapData, type K8sObject } from './helm.js';
 // The real Prometheus 3, promtool, Alertmanager and amtool, from Debian's unstable
 // suite, fetched into system-tests/.cache/prometheus by tools/fetch-prometheus.sh
 // (.ci/run runs it; nothing is installed system-wide).
-
-const execFileAsync = promisify(execFile);
 
 const BIN_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '.cache', 'prometheus', 'bin');
 export const PROMETHEUS = join(BIN_DIR, 'prometheus');
@@ -46,17 +44,7 @@ export function majorVersion(version: string): number {
 }
 
 export async function promtool(args: string[]): Promise<{ ok: boolean; output: string }> {
-  return runTool(PROMTOOL, args);
-}
-
-async function runTool(binary: string, args: string[]): Promise<{ ok: boolean; output: string }> {
-  try {
-    const { stdout, stderr } = await execFileAsync(binary, args);
-    return { ok: true, output: stdout + stderr };
-  } catch (error) {
-    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-    return { ok: false, output: `${stdout ?? ''}${stderr ?? ''}` };
-  }
+  return tryCommand(PROMTOOL, args);
 }
 
 /**
@@ -100,7 +88,7 @@ export function renderedAlertmanagerConfig(objects: K8sObject[]): string {
 }
 
 export async function amtool(args: string[]): Promise<{ ok: boolean; output: string }> {
-  return runTool(AMTOOL, args);
+  return tryCommand(AMTOOL, args);
 }
 
 /**

@@ -24,14 +24,14 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
-import { freePort, type PostgresServer } from '../../wiki-service/test/support/postgres.js';
-import { startService, type ServiceProcess } from '../../wiki-service/test/support/service.js';
+import { freePort, type PostgresServer } from '@wiki/test-support/postgres';
+import { startService, type ServiceProcess } from '@wiki/test-support/service';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from '../support/chart-env.js';
 import { startDaemon, type Daemon } from '../support/daemon.js';
 import { renderChart, RELEASE, valuesArguments } from '../support/helm.js';
 import { alertmanagerInvocation, exporterInvocation, prometheusInvocation } from '../support/local-stack.js';
 import { activeTargets, ALERTMANAGER, AMTOOL, POSTGRES_EXPORTER, PROMETHEUS, prometheusMissing, PROMTOOL } from '../support/prometheus.js';
-import { until } from '../support/wait.js';
+import { sleep, until } from '@wiki/test-support/wait';
 
 const API_PORTS = [8001, 8002];
 const PROMETHEUS_PORT = 9090;
@@ -185,5 +185,5 @@ for (;;) {
   } catch (error) {
     console.error(`observe: cannot ask Prometheus for its alerts: ${String(error)}`);
   }
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  await sleep(2_000); // how often the alerts' states are asked for
 }

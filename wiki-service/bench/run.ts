@@ -38,9 +38,9 @@ import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { createPostsRepository, type PostsRepository } from '../src/repositories/posts.js';
 import { createUsersRepository, type UsersRepository } from '../src/repositories/users.js';
-import { PostgresServer } from '../test/support/postgres.js';
-import { CLOCK_TICKS, cpuSecondsOf } from '../test/support/cpu.js';
-import { startService, type ServiceProcess } from '../test/support/service.js';
+import { PostgresServer } from '@wiki/test-support/postgres';
+import { CLOCK_TICKS, cpuSecondsOf } from '@wiki/test-support/cpu';
+import { startService, type ServiceProcess } from '@wiki/test-support/service';
 
 const CONNECTIONS = 32;
 const POOL_SIZE = 10; // the service's default DB_POOL_MAX

@@ -20,9 +20,10 @@ function newestIn(folder) {
   return newest;
 }
 
+// The lockfile is the workspace's, at the repository's root.
 const inputsChangedAt = Math.max(
   newestIn('src'),
-  ...['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json'].map((file) => statSync(file).mtimeMs),
+  ...['package.json', join('..', 'package-lock.json'), 'tsconfig.json', 'tsconfig.build.json'].map((file) => statSync(file).mtimeMs),
 );
 if (existsSync(BUILT) && statSync(BUILT).mtimeMs >= inputsChangedAt) process.exit(0);
 

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './support/app.js';
 import { BACKENDS, backendUnavailable } from './support/backends.js';
-import { metricValue } from './support/http.js';
+import { everything, type User } from '@wiki/test-support/api';
+import { metricValue } from '@wiki/test-support/http';
 
 // Acknowledged writes are never lost, even when they all arrive at once. On PGlite
 // this is what the dialect's lock is for: without it, concurrent transactions
@@ -30,13 +31,7 @@ describe.each(BACKENDS)('concurrent writes on %s', (backend) => {
       expect(metricValue((await api.get('/metrics')).text, 'users_created_total')).toBe(CONCURRENT);
 
       // Every acknowledged row is really there, with the name it was given.
-      const stored = new Map<number, string>();
-      let cursor: string | null = null;
-      do {
-        const page = await api.get(`/users?limit=100${cursor === null ? '' : `&cursor=${cursor}`}`);
-        for (const user of page.body.items) stored.set(user.id, user.name);
-        cursor = page.body.next_cursor;
-      } while (cursor !== null);
+      const stored = new Map((await everything<User>(api, '/users')).map((user) => [user.id, user.name]));
       expect(stored.size).toBe(CONCURRENT);
       for (const response of responses) expect(stored.get(response.body.id)).toBe(response.body.name);
     },

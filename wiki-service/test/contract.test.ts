@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './support/app.js';
 import { BACKENDS, backendUnavailable } from './support/backends.js';
-import { metricValue, rawExchange, request } from './support/http.js';
+import { metricValue, rawExchange, request } from '@wiki/test-support/http';
 
 // CONTRACT.md, row by row, on both databases.
 

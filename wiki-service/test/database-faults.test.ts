@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backendUnavailable } from './support/backends.js';
-import { client, metricValue } from './support/http.js';
-import { PostgresServer } from './support/postgres.js';
-import { startService, type ServiceProcess } from './support/service.js';
-import { startWriters } from './support/writers.js';
+import { client, metricValue } from '@wiki/test-support/http';
+import { PostgresServer } from '@wiki/test-support/postgres';
+import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startWriters } from '@wiki/test-support/writers';
 
 // PostgreSQL fails while 8 writers are in flight: its backends are terminated, it
 // restarts, its postmaster is killed. An idle pool hides what this finds: a

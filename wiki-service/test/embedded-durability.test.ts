@@ -1,8 +1,8 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { testDatabaseConfig } from './support/app.js';
-import { client } from './support/http.js';
-import { startService } from './support/service.js';
-import { startWriters, type Acknowledged } from './support/writers.js';
+import { client } from '@wiki/test-support/http';
+import { startService } from '@wiki/test-support/service';
+import { startWriters, type Acknowledged } from '@wiki/test-support/writers';
 
 // What the embedded default (PGlite, which runs with fsync off) promises: a crash of
 // the process (kill -9, an out-of-memory kill) loses no acknowledged write, because

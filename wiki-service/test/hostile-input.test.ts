@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseConfig } from './support/app.js';
 import { BACKENDS, backendUnavailable } from './support/backends.js';
-import { client } from './support/http.js';
-import { startService, type ServiceProcess } from './support/service.js';
+import { client } from '@wiki/test-support/http';
+import { startService, type ServiceProcess } from '@wiki/test-support/service';
 
 // Thousands of generated hostile requests against the real service process, on each
 // database: odd methods, paths and percent-encodings, numbers at every edge, query

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { backendUnavailable } from './support/backends.js';
-import { client } from './support/http.js';
-import { TEST_DB_PASSWORD } from './support/postgres.js';
+import { client } from '@wiki/test-support/http';
+import { TEST_DB_PASSWORD } from '@wiki/test-support/postgres';
 import { serviceEnvFor } from './support/app.js';
-import { startService } from './support/service.js';
+import { startService } from '@wiki/test-support/service';
 
 describe.skipIf(backendUnavailable('postgres'))('structured logs', () => {
   it('one JSON line per request with method, route, status, duration and request id; no secrets anywhere', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backendUnavailable, sharedPostgres } from './support/backends.js';
-import { client } from './support/http.js';
-import { MIGRATE_SCRIPT, runNode, startService } from './support/service.js';
+import { client } from '@wiki/test-support/http';
+import { MIGRATE_SCRIPT, runNode, startService } from '@wiki/test-support/service';
 
 // Replicas start together. Kysely's migrator takes a PostgreSQL advisory lock, so
 // exactly one of them creates the schema and the others find it done.

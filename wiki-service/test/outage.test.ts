@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendUnavailable } from './support/backends.js';
-import { client, metricValue, type Client } from './support/http.js';
-import { PostgresServer } from './support/postgres.js';
-import { startService, type ServiceProcess } from './support/service.js';
+import { client, metricValue, type Client } from '@wiki/test-support/http';
+import { PostgresServer } from '@wiki/test-support/postgres';
+import { startService, type ServiceProcess } from '@wiki/test-support/service';
 
 // PostgreSQL goes away while the service runs, then comes back. The service must
 // fail fast and clearly meanwhile, stay alive, and recover on its own.

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BACKENDS, backendUnavailable } from './support/backends.js';
-import { client } from './support/http.js';
+import { client } from '@wiki/test-support/http';
 import { serviceEnvFor } from './support/app.js';
-import { startService } from './support/service.js';
+import { startService } from '@wiki/test-support/service';
 
 // Every acknowledged write survives a restart of the service, on both databases.
 

@@ -2,10 +2,10 @@ import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { BACKENDS, backendUnavailable } from './support/backends.js';
-import { client } from './support/http.js';
+import { client } from '@wiki/test-support/http';
 import { serviceEnvFor } from './support/app.js';
-import { PostgresServer } from './support/postgres.js';
-import { startService } from './support/service.js';
+import { PostgresServer } from '@wiki/test-support/postgres';
+import { startService } from '@wiki/test-support/service';
 
 // Kubernetes sends SIGTERM and, at the same time, starts removing the pod from the
 // Service's endpoints. The service must keep serving until that has happened, finish

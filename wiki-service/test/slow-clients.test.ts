@@ -1,9 +1,9 @@
 import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseConfig } from './support/app.js';
-import { client, rawExchange } from './support/http.js';
-import { startService, type ServiceProcess } from './support/service.js';
-import { sleep } from './support/writers.js';
+import { client, rawExchange } from '@wiki/test-support/http';
+import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { sleep } from '@wiki/test-support/wait';
 
 // Clients that never finish their request, or hold a connection idle, are cut off
 // by the timeouts in the configuration table; a slow client that keeps sending is

@@ -10,6 +10,7 @@ import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { createUsersRepository } from '../../src/repositories/users.js';
 import { sharedPostgres } from '../support/backends.js';
+import { sleep } from '@wiki/test-support/wait';
 
 // The embedded database's memory settings, and PostgreSQL's prepared statements (the
 // figures are the bench's job).
@@ -75,7 +76,7 @@ describe.skipIf(sharedPostgres() === undefined)('openDatabase on PostgreSQL', ()
       (await sharedPostgres()!.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = '${name}' ORDER BY pid`)).map((row) => row.pid);
     const before = await backends();
     expect(before).toHaveLength(3);
-    await new Promise((resolve) => setTimeout(resolve, 11_000));
+    await sleep(11_000); // the idle time itself is what is tested
     expect(await backends()).toEqual(before);
   });
 

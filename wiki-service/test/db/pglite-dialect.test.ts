@@ -2,6 +2,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PGliteDialect } from '../../src/db/pglite-dialect.js';
+import { sleep } from '@wiki/test-support/wait';
 
 // PGlite is one PostgreSQL session. Two transactions sharing it would see each
 // other's uncommitted work and overwrite each other (BEGIN inside BEGIN is ignored).
@@ -29,7 +30,7 @@ describe('PGliteDialect', () => {
       Array.from({ length: transactions }, () =>
         db.transaction().execute(async (trx) => {
           const { value } = await trx.selectFrom('counter').select('value').where('id', '=', 1).executeTakeFirstOrThrow();
-          await new Promise((resolve) => setTimeout(resolve, 1)); // let the others run if they can
+          await sleep(1); // let the others run if they can
           await trx
             .updateTable('counter')
             .set({ value: value + 1 })
@@ -46,7 +47,7 @@ describe('PGliteDialect', () => {
     const before = (await db.selectFrom('counter').select('value').executeTakeFirstOrThrow()).value;
     const failing = db.transaction().execute(async (trx) => {
       await trx.updateTable('counter').set({ value: -1000 }).where('id', '=', 1).execute();
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await sleep(5);
       throw new Error('roll back');
     });
     const succeeding = db.transaction().execute(async (trx) => {

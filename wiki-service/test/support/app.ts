@@ -9,7 +9,7 @@ import { loadConfig, type DatabaseConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { sharedPostgres, type Backend } from './backends.js';
-import { client, type Client } from './http.js';
+import { client, type Client } from '@wiki/test-support/http';
 
 // The app in this process, listening on a free loopback port, on a fresh database.
 

@@ -1,5 +1,5 @@
 import { inject } from 'vitest';
-import { PostgresServer } from './postgres.js';
+import { PostgresServer } from '@wiki/test-support/postgres';
 
 // Every behaviour test runs against both databases the service supports.
 export type Backend = 'pglite' | 'postgres';

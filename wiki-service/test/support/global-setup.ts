@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { findPostgresBinaries, PostgresServer, type SharedPostgres } from './postgres.js';
+import { findPostgresBinaries, PostgresServer, type SharedPostgres } from '@wiki/test-support/postgres';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,13 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort } from './postgres.js';
+import { sleep } from './wait.js';
 
 // The built service (dist/server.js) as its own process, as it runs in production:
 // real signals, real exit codes, its own stdout.
 
-const SERVICE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// The wiki-service package, found by name as any dependency is (npm links the
+// workspace into node_modules), not by a path relative to this file.
+export const SERVICE_DIR = dirname(createRequire(import.meta.url).resolve('wiki-service/package.json'));
 export const SERVER_SCRIPT = join(SERVICE_DIR, 'dist', 'server.js');
 export const MIGRATE_SCRIPT = join(SERVICE_DIR, 'dist', 'migrate.js');
 
@@ -107,7 +110,7 @@ export async function startService(
     } catch {
       // not listening yet
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   await service.stop('SIGKILL');
   throw new Error(`service did not answer /health in time:\n${process_.output()}`);

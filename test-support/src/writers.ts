@@ -1,7 +1,7 @@
 // Writers that create users and posts in a loop while a test breaks something, and
 // remember every write the service acknowledged, so the test can check each one.
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from './wait.js';
 
 export interface Acknowledged {
   users: Map<number, string>;

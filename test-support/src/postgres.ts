@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { sleep } from './wait.js';
 
 // A throwaway PostgreSQL server for tests and benchmarks: `initdb` in a temporary
 // folder, listening on 127.0.0.1 on a free port, with password authentication over
@@ -195,7 +196,7 @@ export class PostgresServer {
         return;
       } catch (error) {
         if (Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        await sleep(200);
       }
     }
   }
