@@ -8,10 +8,10 @@ import { findPostgresBinaries, type PostgresServer } from '@wiki/test-support/po
 import { startService, type ServiceProcess } from '@wiki/test-support/service';
 import { everything, type Post, type User } from '@wiki/test-support/api';
 import { runCommand } from '@wiki/test-support/run-command';
+import { sleep } from '@wiki/test-support/wait';
 import { apiEnvironment, asRole, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
 import { REPO_ROOT, renderChart, type K8sObject } from './support/helm.js';
 import { skipLoudly } from './support/skip.js';
-import { sleep } from '@wiki/test-support/wait';
 
 // docs/OPERATIONS.md's procedures that touch data, run for real: PostgreSQL servers set
 // up as the chart's (its user, database and generated password), the real service
@@ -149,12 +149,17 @@ describe.skipIf(skip)("docs/OPERATIONS.md, run against real PostgreSQL servers s
     const acknowledged = new Map<number, string>();
     const statuses = new Map<number, number>();
     const failures: string[] = [];
+    // Per pod: requests sent and not yet answered, and users acknowledged.
+    const inFlight = [0, 0];
+    const acknowledgedBy = [0, 0];
     let running = true;
     const writer = async (w: number) => {
       for (let n = 0; running; n++) {
         const candidates = [...inService];
-        const pod = pods[candidates[n % candidates.length]!]!;
+        const index = candidates[n % candidates.length]!;
+        const pod = pods[index]!;
         const name = `writer ${w} user ${n}`;
+        inFlight[index]!++;
         try {
           const response = await fetch(`${pod.baseUrl}/users`, {
             method: 'POST',
@@ -164,39 +169,45 @@ describe.skipIf(skip)("docs/OPERATIONS.md, run against real PostgreSQL servers s
           });
           statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
           const body = (await response.json()) as { id: number };
-          if (response.status === 200) acknowledged.set(body.id, name);
-          else if (response.status === 503)
+          if (response.status === 200) {
+            acknowledged.set(body.id, name);
+            acknowledgedBy[index]!++;
+          } else if (response.status === 503)
             await sleep(50); // a client retrying after Retry-After, sooner
           else failures.push(`${response.status} ${JSON.stringify(body)}`);
         } catch (error) {
           failures.push(`${pod.baseUrl}: ${(error as Error).message}`);
+        } finally {
+          inFlight[index]!--;
         }
       }
     };
     const writers = Array.from({ length: 8 }, (_, w) => writer(w));
-    await sleep(1500);
+    await expect.poll(() => Math.min(...acknowledgedBy), { timeout: 30_000 }).toBeGreaterThan(10);
 
     // Step 1 needs nothing here: the new password is what the restarted pods get.
     // Step 2, and the worst case after it: every session of the old password ended,
-    // so every pod must log in again, with the password it still has.
+    // so every pod must log in again, with the password it still has, and is refused.
     const newPassword = 'rotated-password-0f3a9c';
     expect(OPERATIONS).toContain('ALTER ROLE wiki PASSWORD');
     await server.query(`ALTER ROLE "${env.PGUSER}" PASSWORD '${newPassword}'`);
     await server.terminateBackends(env.PGDATABASE!);
-    await sleep(1000);
+    await expect.poll(() => statuses.get(503) ?? 0, { timeout: 30_000, message: 'the old password refused' }).toBeGreaterThan(0);
     const refusedBeforeRestart = statuses.get(503) ?? 0;
 
-    // Step 3: the pods restarted one at a time with the new password.
+    // Step 3: the pods restarted one at a time with the new password. Each leaves the
+    // Service, its requests already sent finish, it restarts, and it is back in once
+    // it has acknowledged writes again.
     for (const index of [0, 1]) {
       inService.delete(index);
-      await sleep(200); // requests already sent finish
+      await expect.poll(() => inFlight[index], { timeout: 15_000 }).toBe(0);
       const port = Number(new URL(pods[index]!.baseUrl).port);
       await pods[index]!.stop();
       pods[index] = await api(server, { ...env, PGPASSWORD: newPassword }, port);
+      const before = acknowledgedBy[index]!;
       inService.add(index);
-      await sleep(1000);
+      await expect.poll(() => acknowledgedBy[index]! - before, { timeout: 30_000, message: `pod ${index} serving with the new password` }).toBeGreaterThan(10);
     }
-    await sleep(1000);
     running = false;
     await Promise.all(writers);
 
