@@ -1,11 +1,10 @@
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
+import { runCommand, tryCommand } from './run-command.js';
 import { sleep } from './wait.js';
 
 // A throwaway PostgreSQL server for tests and benchmarks: `initdb` in a temporary
@@ -14,8 +13,6 @@ import { sleep } from './wait.js';
 //
 // `initdb` refuses to run as root, so when we are root (CI, containers) the server
 // runs as the `postgres` system user that Debian's packages create.
-
-const execFileAsync = promisify(execFile);
 
 export const TEST_DB_USER = 'wiki';
 export const TEST_DB_PASSWORD = 'test-password-not-secret';
@@ -207,7 +204,7 @@ export class PostgresServer {
    */
   async setFrozen(frozen: boolean): Promise<void> {
     const postmaster = readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]!;
-    const { stdout } = await execFileAsync('pgrep', ['-P', postmaster]);
+    const stdout = await runCommand('pgrep', ['-P', postmaster]);
     for (const pid of [postmaster, ...stdout.split('\n').filter(Boolean)]) process.kill(Number(pid), frozen ? 'SIGSTOP' : 'SIGCONT');
   }
 
@@ -255,18 +252,15 @@ export class PostgresServer {
    * server binaries first on PATH and `env` added; returns its output, or throws with it.
    */
   async runProgram(file: string, args: string[], env: Record<string, string> = {}): Promise<string> {
-    try {
-      const { stdout, stderr } = await execFileAsync(file, args, {
-        uid: this.runAs?.uid,
-        gid: this.runAs?.gid,
-        cwd: tmpdir(),
-        env: { PATH: `${this.binDir}:${process.env.PATH}`, LANG: 'C', LC_ALL: 'C', ...env },
-      });
-      return stdout + stderr;
-    } catch (error) {
-      const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-      throw new Error(`${file} ${args.join(' ')} failed:\n${stderr ?? ''}${stdout ?? ''}`, { cause: error });
-    }
+    const { ok, output } = await tryCommand(file, args, {
+      uid: this.runAs?.uid,
+      gid: this.runAs?.gid,
+      cwd: tmpdir(),
+      env: { PATH: `${this.binDir}:${process.env.PATH}`, LANG: 'C', LC_ALL: 'C', ...env },
+      timeoutMs: 0, // a server start or a restore under load takes what it takes
+    });
+    if (!ok) throw new Error(`${file} ${args.join(' ')} failed:\n${output}`);
+    return output;
   }
 
   /** Makes `path` (a file or folder the test created) the server user's, so runProgram can use it. */

@@ -10,8 +10,11 @@ export interface RunOptions {
   cwd?: string;
   /** The whole environment of the command; the default is this process's. */
   env?: NodeJS.ProcessEnv;
-  /** Kills the command after this long; the default is two minutes. */
+  /** Kills the command after this long; the default is two minutes, 0 is none. */
   timeoutMs?: number;
+  /** Runs it as this user and group (the server user, for PostgreSQL's programs). */
+  uid?: number;
+  gid?: number;
 }
 
 export interface CommandResult {
@@ -27,6 +30,8 @@ async function execute(command: string, args: string[], options: RunOptions) {
       env: options.env ?? process.env,
       maxBuffer: 64 * 1024 * 1024,
       timeout: options.timeoutMs ?? 120_000,
+      uid: options.uid,
+      gid: options.gid,
     });
     return { ok: true, stdout, stderr, error: undefined };
   } catch (error) {
