@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,28 @@ async function fingerprint(dir: string): Promise<Record<string, string>> {
       .update(await readFile(join(dir, name)))
       .digest('hex');
   return files;
+}
+
+/**
+ * A folder of PostgreSQL's programs whose `postgres` waits `seconds` before it starts:
+ * to pg_ctl, a server that takes that long to become ready, as a long crash recovery
+ * does (a real one long enough would need gigabytes of write-ahead log). pg_ctl looks
+ * for `postgres` beside itself, so it is copied; the rest are links.
+ */
+async function slowStartingPrograms(server: PostgresServer, seconds: number): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'wiki-slow-pg-'));
+  await chmod(dir, 0o755);
+  for (const name of await readdir(server.binDir)) {
+    if (name === 'postgres') continue;
+    if (name === 'pg_ctl') await copyFile(join(server.binDir, name), join(dir, name));
+    else await symlink(join(server.binDir, name), join(dir, name));
+  }
+  const real = join(server.binDir, 'postgres');
+  await writeFile(join(dir, 'postgres'), `#!/bin/sh\ncase "$1" in -V|--version) exec "${real}" "$@";; esac\nsleep ${seconds}\nexec "${real}" "$@"\n`, {
+    mode: 0o755,
+  });
+  await chmod(join(dir, 'pg_ctl'), 0o755);
+  return dir;
 }
 
 describe.skipIf(skip)("PostgreSQL as the chart's setup.sh makes it", () => {
@@ -136,6 +158,76 @@ describe.skipIf(skip)("PostgreSQL as the chart's setup.sh makes it", () => {
     expect(output).not.toContain('creating a new database cluster');
     await server.start();
     expect(await asRole(server, env.PGUSER!, env.PGPASSWORD!, env.PGDATABASE!, 'SELECT 1 AS ok')).toEqual([{ ok: 1 }]);
+  });
+
+  it(
+    "waits for a slow start (crash recovery) as long as the rendered startup budget, the server container's startup probe included; past it, fails with the temporary server's log",
+    { timeout: 120_000 },
+    async () => {
+      const statefulSet = objects.find((object) => object.kind === 'StatefulSet')!;
+      const budget = Number(setupEnv.STARTUP_TIMEOUT_SECONDS);
+      expect(budget).toBe(300);
+      const probe = statefulSet.spec.template.spec.containers[0].startupProbe;
+      expect(probe.periodSeconds * probe.failureThreshold).toBe(budget);
+
+      const server = await database();
+      await server.stop();
+      const slow = await slowStartingPrograms(server, 6);
+      const onSlowPrograms = { PATH: `${slow}:${process.env.PATH}` };
+      try {
+        const tooShort = await runChartSetup(server, objects, { ...onSlowPrograms, STARTUP_TIMEOUT_SECONDS: '2' }).then(
+          () => 'succeeded',
+          (error: Error) => error.message,
+        );
+        expect(tooShort).toContain('server did not start in time');
+        expect(tooShort).toContain("setup: FAILED; the temporary server's log:");
+        // In a pod the container's end takes the late server with it; here it is stopped by hand.
+        await until(
+          'the late server to be up',
+          30_000,
+          async () =>
+            await server.stop().then(
+              () => true,
+              () => undefined,
+            ),
+        );
+
+        const output = await runChartSetup(server, objects, { ...onSlowPrograms, STARTUP_TIMEOUT_SECONDS: '30' });
+        expect(output).toContain('setup: starting a temporary server (waiting up to 30 s');
+        expect(output).toContain('setup: roles and grants are in place');
+      } finally {
+        await rm(slow, { recursive: true, force: true });
+      }
+      await server.start();
+    },
+  );
+
+  it('starts on a data folder whose permissions a recursive fsGroup change opened (PostgreSQL refuses anything but 0700 or 0750)', async () => {
+    const server = await database();
+    await server.stop();
+    await chmod(server.dataDir, 0o2770);
+    expect(await runChartSetup(server, objects)).toContain('setup: roles and grants are in place');
+    expect((await stat(server.dataDir)).mode & 0o7777).toBe(0o700);
+    await server.start();
+  });
+
+  it.each([
+    ["the superuser's name for the API", { API_USER: 'postgres' }, 'setup: API_USER is "postgres", a reserved role name'],
+    ['a name PostgreSQL reserves', { BACKUP_USER: 'pg_backup' }, 'setup: BACKUP_USER is "pg_backup", a reserved role name'],
+    ['one role for the API and the exporter', { MONITORING_USER: 'wiki' }, 'setup: MONITORING_USER and API_USER are both "wiki"'],
+    ["a Secret without the backup role's key", { BACKUP_PASSWORD: '' }, 'setup: BACKUP_PASSWORD is empty: the database Secret has no key for the role'],
+    ["a Secret without the API's key", { API_PASSWORD: '' }, 'setup: API_PASSWORD is empty'],
+  ])('refuses %s before it changes anything, saying why', async (_case, overrides, message) => {
+    const server = await database();
+    const rolesBefore = await server.query('SELECT rolname, rolsuper, rolconnlimit FROM pg_roles ORDER BY 1');
+    await server.stop();
+    const refused = await runChartSetup(server, objects, overrides).then(
+      () => 'succeeded',
+      (error: Error) => error.message,
+    );
+    expect(refused).toContain(message);
+    await server.start();
+    expect(await server.query('SELECT rolname, rolsuper, rolconnlimit FROM pg_roles ORDER BY 1')).toEqual(rolesBefore);
   });
 
   it('a setting PostgreSQL does not accept stops it from starting', async () => {

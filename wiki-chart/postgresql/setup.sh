@@ -11,11 +11,46 @@
 # own that owns only its tables (setup.sql). No data moves.
 #
 # Environment (from the StatefulSet): PGDATA, PGHOST (the socket folder),
-# POSTGRES_DB, POSTGRES_PASSWORD (the superuser's), API_USER, API_PASSWORD and,
-# when enabled, MONITORING_USER/MONITORING_PASSWORD and BACKUP_USER/BACKUP_PASSWORD.
+# STARTUP_TIMEOUT_SECONDS (postgresql.startupTimeoutSeconds), POSTGRES_DB,
+# POSTGRES_PASSWORD (the superuser's), API_USER, API_PASSWORD and, when enabled,
+# MONITORING_USER/MONITORING_PASSWORD and BACKUP_USER/BACKUP_PASSWORD.
 set -euo pipefail
 
-: "${PGDATA:?}" "${PGHOST:?}" "${POSTGRES_DB:?}" "${POSTGRES_PASSWORD:?}" "${API_USER:?}" "${API_PASSWORD:?}"
+# A password variable is empty when its Secret lacks the key (the StatefulSet marks
+# them optional so that this message, not a container that never starts, says so).
+for variable in PGDATA PGHOST STARTUP_TIMEOUT_SECONDS POSTGRES_DB POSTGRES_PASSWORD API_USER API_PASSWORD; do
+  if [[ -z "${!variable:-}" ]]; then
+    echo "setup: $variable is empty: if it is a password, the database Secret has no such key (postgresql.auth.existingSecret must hold every key of values.yaml's postgresql.auth, metrics and backup)" >&2
+    exit 1
+  fi
+done
+for role in MONITORING BACKUP; do
+  user="${role}_USER" password="${role}_PASSWORD"
+  if [[ -n "${!user:-}" && -z "${!password:-}" ]]; then
+    echo "setup: $password is empty: the database Secret has no key for the role ${!user}" >&2
+    exit 1
+  fi
+done
+
+# Role names that would break the cluster. "postgres" is the superuser: setup.sql
+# would strip it of SUPERUSER. pg_ is reserved by PostgreSQL. wiki_chart_setup is this
+# script's own. Two features sharing one role would put the exporter's or the backup's
+# CONNECTION LIMIT on the API. The chart refuses all of these when it renders; this is
+# the same check for a Secret or environment changed by hand.
+declare -A role_of=()
+for variable in API_USER MONITORING_USER BACKUP_USER; do
+  name=${!variable:-}
+  [[ -n "$name" ]] || continue
+  if [[ "$name" == postgres || "$name" == pg_* || "$name" == wiki_chart_setup ]]; then
+    echo "setup: $variable is \"$name\", a reserved role name (postgres, pg_*, wiki_chart_setup): choose another" >&2
+    exit 1
+  fi
+  if [[ -n "${role_of[$name]:-}" ]]; then
+    echo "setup: $variable and ${role_of[$name]} are both \"$name\": each needs a role of its own" >&2
+    exit 1
+  fi
+  role_of[$name]=$variable
+done
 here=$(dirname "$0")
 
 if [[ ! -s "$PGDATA/PG_VERSION" ]]; then
@@ -27,11 +62,20 @@ if [[ ! -s "$PGDATA/PG_VERSION" ]]; then
   printf '%s\n' '# From anywhere (the pod network), with a password.' 'host all all all scram-sha-256' >> "$PGDATA/pg_hba.conf"
 fi
 
-# The temporary server's log is shown only when something fails: on success it is noise.
+# PostgreSQL refuses a data folder that others may read. The image's entrypoint
+# restores 0700 at every start, but this script runs before it; a volume whose
+# permissions were changed (a recursive fsGroup change gives the group rwx) would stop
+# the temporary server here.
+chmod 00700 "$PGDATA"
+
+# The temporary server's log is shown only when something fails: on success it is
+# noise. The trap is set before the start, so a start that fails or times out shows it.
 server_log=$(mktemp)
 finish() {
   local status=$?
-  pg_ctl --pgdata="$PGDATA" --wait --silent --mode=fast stop || status=1
+  if pg_ctl --pgdata="$PGDATA" status > /dev/null 2>&1; then
+    pg_ctl --pgdata="$PGDATA" --wait --timeout="$STARTUP_TIMEOUT_SECONDS" --silent --mode=fast stop || status=1
+  fi
   if ((status != 0)); then
     echo "setup: FAILED; the temporary server's log:" >&2
     cat "$server_log" >&2
@@ -39,8 +83,13 @@ finish() {
   rm -f "$server_log"
   exit "$status"
 }
-pg_ctl --pgdata="$PGDATA" --wait --silent --log="$server_log" --options="-c listen_addresses='' -c unix_socket_directories='$PGHOST'" start
 trap finish EXIT
+# After an unclean stop (a lost node, an OOM kill) the start replays the write-ahead
+# log up to max_wal_size, which can take minutes. pg_ctl gives up after 60 s unless
+# told otherwise, and a restarted init container would replay from the same
+# checkpoint again, forever: it waits the pod's whole startup budget instead.
+echo "setup: starting a temporary server (waiting up to ${STARTUP_TIMEOUT_SECONDS} s: crash recovery may run first)"
+pg_ctl --pgdata="$PGDATA" --wait --timeout="$STARTUP_TIMEOUT_SECONDS" --silent --log="$server_log" --options="-c listen_addresses='' -c unix_socket_directories='$PGHOST'" start
 
 as_role() {
   local role=$1

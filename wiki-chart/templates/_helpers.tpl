@@ -449,6 +449,37 @@ keeps for superusers. A pool that cannot get a connection makes requests fail wi
 {{- end -}}
 
 {{/*
+Refuses role names that would break the chart's PostgreSQL. "postgres" is the
+superuser, which setup.sql would strip of SUPERUSER (a 0.10 release that used it as
+the API's user would be demoted on upgrade); names beginning with pg_ are PostgreSQL's
+own; wiki_chart_setup is the setup script's. A role shared by two features would put
+the exporter's (3) or the backup's (2) CONNECTION LIMIT on the API's role.
+*/}}
+{{- define "wiki-chart.postgresql.checkRoles" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- $roles := list (list "postgresql.auth.username" .Values.postgresql.auth.username) -}}
+{{- if include "wiki-chart.postgresql.metricsEnabled" . -}}
+{{- $roles = append $roles (list "postgresql.metrics.username" .Values.postgresql.metrics.username) -}}
+{{- end -}}
+{{- if include "wiki-chart.postgresql.backupEnabled" . -}}
+{{- $roles = append $roles (list "postgresql.backup.username" .Values.postgresql.backup.username) -}}
+{{- end -}}
+{{- $seen := dict -}}
+{{- range $roles -}}
+{{- $key := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- if or (eq $name "postgres") (hasPrefix "pg_" $name) (eq $name "wiki_chart_setup") -}}
+{{- fail (printf "%s is %q, a name reserved in PostgreSQL or by the chart (postgres is the superuser, pg_* are PostgreSQL's, wiki_chart_setup is setup.sh's): choose another" $key $name) -}}
+{{- end -}}
+{{- with get $seen $name -}}
+{{- fail (printf "%s and %s are both %q: each needs a role of its own (the exporter's and the backup's roles have connection limits the API's must not share)" . $key $name) -}}
+{{- end -}}
+{{- $_ := set $seen $name $key -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 The pod template of the backup CronJob and of the restore Job: PostgreSQL's image, the
 backups' volume, and one script of wiki-chart/postgresql/ run as one role.
 Usage: include "wiki-chart.postgresql.backupPod" (dict "context" $ "script" "backup.sh" "user" "wiki_backup" "secretKey" "backup-password")
