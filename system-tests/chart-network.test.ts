@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACE, REPO_ROOT, renderChart, type K8sObject } from './support/helm.js';
 import { allowedConnections, connectionsTable, releasePods, type Endpoint } from './support/network-policy.js';
-import { byKind, CI_DIR, componentObject, named } from './support/rendered.js';
+import { byKind, CI_DIR, componentObject, named, VALUES_SETS } from './support/rendered.js';
 
 // The Ingress and the network policies (phase 9), rendered with ci/ingress-values.yaml:
 // every path leads somewhere real, and the policies allow exactly the connections the
@@ -227,5 +227,34 @@ describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => 
     const lines = allowedConnections(byKind(open, 'NetworkPolicy'), NAMESPACE_LABELS, [...releasePods(open, NAMESPACE_LABELS), ...OUTSIDE]);
     expect(lines).toContain('another pod in the namespace -> postgresql:5432/TCP');
     expect(lines).toContain('api -> another pod in the namespace:8080/TCP');
+  });
+});
+
+// Cilium (GKE Dataplane V2) resolves a named port of an egress rule on the destination
+// pods, and drops the rule when the name means several numbers among them: "web" is
+// Prometheus's 9090 and Alertmanager's 9093, "http" the API's 8000 and Grafana's 3000
+// (cilium/cilium#24779, #30003). Monitoring then stops with nothing in the chart's logs.
+describe('every egress rule names its ports by number', () => {
+  const namedEgressPorts = (objects: K8sObject[]) =>
+    byKind(objects, 'NetworkPolicy').flatMap((policy) =>
+      (policy.spec.egress ?? []).flatMap((rule: { ports?: Array<{ port?: number | string }> }) =>
+        (rule.ports ?? []).filter((port) => typeof port.port !== 'number').map((port) => `${policy.metadata.name}: ${String(port.port)}`),
+      ),
+    );
+
+  it.each(VALUES_SETS)('%s, with the network policies on', async (_name, files) => {
+    const objects = await renderChart(files, ['networkPolicy.enabled=true', 'ingress.enabled=true', 'ingress.prometheus.enabled=true']);
+    expect(byKind(objects, 'NetworkPolicy').length).toBeGreaterThan(0);
+    expect(namedEgressPorts(objects)).toEqual([]);
+  });
+
+  it('the check finds a named one (it can fail)', () => {
+    const policy = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'p' },
+      spec: { egress: [{ ports: [{ port: 'web' }, { port: 53 }] }] },
+    };
+    expect(namedEgressPorts([policy])).toEqual(['p: web']);
   });
 });
