@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { appendFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { CHART_DIR, helm, KUBE_VERSION, NAMESPACE, RELEASE, REPO_ROOT, renderChart } from './support/helm.js';
 import { memoryBytes } from './support/quantity.js';
@@ -174,9 +176,15 @@ describe('templating details', () => {
   it('an existing Secret replaces the generated one, for every role', async () => {
     const objects = await renderChart([join(CI_DIR, 'existing-secret-values.yaml')]);
     expect(componentObjects(objects, 'Secret', 'database')).toHaveLength(0);
-    const passwordOf = (container: any, name: string) => container.env.find((variable: { name: string }) => variable.name === name).valueFrom.secretKeyRef;
+    const passwordOf = (container: any, name: string) => {
+      const { name: secret, key } = container.env.find((variable: { name: string }) => variable.name === name).valueFrom.secretKeyRef;
+      return { name: secret, key };
+    };
     const pod = byKind(objects, 'StatefulSet')[0]!.spec.template.spec;
     const setup = pod.initContainers[0];
+    // The setup container starts without a key, to say which one is missing (setup.sh).
+    for (const variable of setup.env.filter((candidate: any) => candidate.valueFrom))
+      expect(variable.valueFrom.secretKeyRef.optional, variable.name).toBe(true);
     expect(passwordOf(setup, 'API_PASSWORD')).toEqual({ name: 'wiki-db-credentials', key: 'db-password' });
     expect(passwordOf(setup, 'POSTGRES_PASSWORD')).toEqual({ name: 'wiki-db-credentials', key: 'postgres-password' });
     expect(passwordOf(setup, 'MONITORING_PASSWORD')).toEqual({ name: 'wiki-db-credentials', key: 'monitoring-password' });
@@ -224,5 +232,44 @@ describe('templating details', () => {
     // The backup on demand names the CronJob the chart renders.
     const cronJob = byKind(await renderChart(), 'CronJob')[0]!;
     expect(result.output).toContain(`kubectl create job --namespace ${NAMESPACE} --from=cronjob/${cronJob.metadata.name} backup-now`);
+  });
+});
+
+// PostgreSQL runs as one pod: replacing it is an outage. Its pod template must change
+// only when what the pod runs changes, never with the chart's version (a label) or a
+// script only the backup uses (the scripts ConfigMap's checksum).
+describe("PostgreSQL's pod template across chart versions", () => {
+  async function podTemplate(chartDir: string): Promise<unknown> {
+    const result = await helm([
+      'template',
+      RELEASE,
+      chartDir,
+      '--namespace',
+      NAMESPACE,
+      '--kube-version',
+      KUBE_VERSION,
+      '--show-only',
+      'templates/postgresql-statefulset.yaml',
+    ]);
+    expect(result.ok, result.output).toBe(true);
+    return (parseAllDocuments(result.output)[0]!.toJS() as { spec: { template: unknown } }).spec.template;
+  }
+
+  it('is the same after a version bump and a changed backup or restore script; a changed setup changes it', async () => {
+    const copy = await mkdtemp(join(tmpdir(), 'wiki-chart-next-'));
+    try {
+      await cp(CHART_DIR, copy, { recursive: true });
+      const chartYaml = join(copy, 'Chart.yaml');
+      await writeFile(chartYaml, (await readFile(chartYaml, 'utf8')).replace(/^version: .*$/m, 'version: 99.0.0'));
+      await appendFile(join(copy, 'postgresql', 'backup.sh'), '# a change to the backup only\n');
+      await appendFile(join(copy, 'postgresql', 'restore.sh'), '# a change to the restore only\n');
+      const before = await podTemplate(CHART_DIR);
+      expect(await podTemplate(copy)).toEqual(before);
+
+      await appendFile(join(copy, 'postgresql', 'setup.sql'), '-- a change to the setup\n');
+      expect(await podTemplate(copy)).not.toEqual(before);
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,6 @@
-import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -328,7 +330,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
   let sourceApi: ServiceProcess;
   const servers: PostgresServer[] = [];
   const services: ServiceProcess[] = [];
-  let mounted: string | undefined;
+  const mounts: string[] = [];
 
   const cronJobContainer = (rendered: K8sObject[]) => podSpecOf(rendered.find((object) => object.kind === 'CronJob')!).containers[0];
 
@@ -361,6 +363,32 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
     await until('the next second', 5_000, async () => (Math.floor(Date.now() / 1000) > now ? true : undefined));
   };
 
+  /** A volume of its own (a tmpfs of `bytes`), as the backups' PVC; undefined, loudly, where none can be mounted. */
+  async function smallVolume(name: string, bytes: number): Promise<string | undefined> {
+    const dir = await backupFolder(name);
+    try {
+      await runCommand('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0777`, 'tmpfs', dir]);
+    } catch (error) {
+      skipLoudly(`cannot mount a tmpfs (${(error as Error).message.split('\n')[0]})`, 'the backup tests on a small volume are');
+      return undefined;
+    }
+    mounts.push(dir);
+    return dir;
+  }
+
+  /** The dumps in a backups folder (not its lock file). */
+  const dumps = async (dir: string) => (await readdir(dir)).filter((name) => name.endsWith('.dump')).sort();
+
+  /** Makes the API's database hold `kib` KiB of data that does not compress (base64 of random bytes), so dumps have a size worth measuring. */
+  async function addIncompressibleData(kib: number): Promise<void> {
+    const http = client(sourceApi.baseUrl);
+    const user = (await http.post('/users', { name: 'holder of incompressible posts' })).body;
+    for (let written = 0; written < kib * 1024; written += 75_000) {
+      const response = await http.post('/posts', { user_id: user.id, content: randomBytes(56_250).toString('base64') });
+      expect(response.status).toBe(200);
+    }
+  }
+
   beforeAll(async () => {
     objects = await renderChart();
     ({ api: env } = apiEnvironment(objects));
@@ -373,7 +401,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
     services.push(sourceApi);
   });
   afterAll(async () => {
-    if (mounted) await runCommand('umount', [mounted]).catch(() => undefined);
+    for (const mount of mounts) await runCommand('umount', [mount]).catch(() => undefined);
     await Promise.all(services.map((service) => service.stop('SIGKILL')));
     await Promise.all(servers.map((server) => server.destroy()));
     if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -397,7 +425,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
       await writers.stop();
       expect(result.ok, result.output).toBe(true);
       expect(writers.unexpected).toEqual([]);
-      const files = await readdir(dir);
+      const files = await dumps(dir);
       expect(files).toHaveLength(1);
       expect(files[0]).toMatch(new RegExp(`^${env.PGDATABASE}-\\d{8}T\\d{6}Z\\.dump$`));
       expect(result.output).toContain(`backup: ${join(dir, files[0]!)}`);
@@ -457,7 +485,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
       expect(result.ok, result.output).toBe(true);
       made.push(/backup: \S+\/(\S+\.dump) /.exec(result.output)![1]!);
     }
-    expect(await readdir(dir)).toEqual(made.slice(1).sort());
+    expect(await dumps(dir)).toEqual(made.slice(1).sort());
     expect((await recordedRuns()).map((run) => run.file).slice(before)).toEqual(made);
   });
 
@@ -466,14 +494,8 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
     { timeout: 60_000 },
     async () => {
       // A volume of its own, 1 MiB of memory, with one good backup on it.
-      mounted = await backupFolder('small-volume');
-      try {
-        await runCommand('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0777', 'tmpfs', mounted]);
-      } catch (error) {
-        mounted = undefined;
-        if (skipLoudly(`cannot mount a tmpfs (${(error as Error).message.split('\n')[0]})`, 'the full-volume backup test is')) return;
-      }
-      const dir = mounted!;
+      const dir = await smallVolume('small-volume', 1024 * 1024);
+      if (dir === undefined) return;
       await nextSecond();
       expect((await backup(dir)).ok).toBe(true);
       const good = await fingerprint(dir);
@@ -508,8 +530,128 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
         expect(samples(exposition, 'pg_up')).toEqual([1]);
         expect(samples(exposition, 'wiki_backup_successes')).toEqual([runsBefore.length]);
         expect(samples(exposition, 'wiki_backup_last_success_timestamp_seconds')[0]).toBeCloseTo(runsBefore.at(-1)!.finished, 3);
+        // The backups volume as the last good backup found it: this 1 MiB tmpfs.
+        expect(samples(exposition, 'wiki_backup_volume_size_bytes')).toEqual([1024 * 1024]);
+        const [free] = samples(exposition, 'wiki_backup_volume_free_bytes');
+        expect(free).toBeGreaterThan(0);
+        expect(free).toBeLessThan(1024 * 1024 - samples(exposition, 'wiki_backup_last_size_bytes')[0]!);
       } finally {
         await exporter.kill();
+      }
+    },
+  );
+  it('one run at a time: a second backup (a Job made by hand beside the nightly one) or a restore is refused while the lock is held, and nothing is written', async () => {
+    const dir = await backupFolder('locked');
+    await writeFile(join(dir, '.lock'), '');
+    await source.giveToServerUser(join(dir, '.lock'));
+    const holder = spawn('flock', ['--no-fork', join(dir, '.lock'), 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      await until('the lock to be held', 10_000, async () => (existsSync(join(dir, '.lock')) ? true : undefined));
+      await until(
+        'flock to hold it',
+        10_000,
+        async () =>
+          await runCommand('flock', ['--nonblock', join(dir, '.lock'), 'true']).then(
+            () => undefined,
+            () => true,
+          ),
+      );
+      const before = (await recordedRuns()).length;
+      const second = await backup(dir);
+      expect(second.ok).toBe(false);
+      expect(second.output).toContain(`backup: another backup or restore holds ${dir}/.lock: not starting a second one`);
+      expect(await dumps(dir)).toEqual([]);
+      expect(await recordedRuns()).toHaveLength(before);
+      const restoreEnv = {
+        ...environmentOf(podSpecOf(objects.find((object) => object.kind === 'CronJob')!).containers[0], objects),
+        BACKUP_DIR: dir,
+        RESTORE_FILE: 'latest',
+      };
+      const restore = await source.runProgram('bash', [join(workDir, 'scripts', 'restore.sh')], restoreEnv).then(
+        () => 'succeeded',
+        (error: Error) => error.message,
+      );
+      expect(restore).toContain('restore: a backup or another restore holds');
+    } finally {
+      holder.kill();
+    }
+    await until(
+      'the lock to be free',
+      10_000,
+      async () =>
+        await runCommand('flock', ['--nonblock', join(dir, '.lock'), 'true']).then(
+          () => true,
+          () => undefined,
+        ),
+    );
+    expect((await backup(dir)).ok).toBe(true);
+  });
+
+  it('removes what a killed run left (a .partial file), and keeps files copied in by hand out of the rotation', async () => {
+    const dir = await backupFolder('leftovers');
+    await writeFile(join(dir, `.${env.PGDATABASE}-20260101T023000Z.dump.partial`), 'half a dump');
+    await writeFile(join(dir, `${env.PGDATABASE}-2026-01-01.dump`), 'a dump copied in by hand');
+    await source.giveToServerUser(join(dir, `.${env.PGDATABASE}-20260101T023000Z.dump.partial`));
+    const outputs: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      await nextSecond();
+      const result = await backup(dir, { BACKUP_KEEP: '1' });
+      expect(result.ok, result.output).toBe(true);
+      outputs.push(result.output);
+    }
+    expect(outputs[0]).toContain(`backup: removing .${env.PGDATABASE}-20260101T023000Z.dump.partial, left by a run that was killed`);
+    const made = outputs.map((output) => /backup: \S+\/(\S+\.dump) /.exec(output)![1]!);
+    expect(await readdir(dir)).toEqual(['.lock', `${env.PGDATABASE}-2026-01-01.dump`, made[1]!].sort());
+  });
+
+  it('on a volume that holds BACKUP_KEEP dumps and no more, the oldest goes before the next is written, so backups go on', { timeout: 120_000 }, async () => {
+    await addIncompressibleData(300);
+    const measure = await backupFolder('measure');
+    const result = await backup(measure);
+    expect(result.ok, result.output).toBe(true);
+    const size = (await stat(join(measure, (await dumps(measure))[0]!))).size;
+    // Two dumps and half of a third.
+    const dir = await smallVolume('two-dumps', Math.ceil((2.5 * size) / 4096) * 4096);
+    if (dir === undefined) return;
+    const made: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      await nextSecond();
+      const run = await backup(dir, { BACKUP_KEEP: '2' });
+      expect(run.ok, run.output).toBe(true);
+      made.push(/backup: \S+\/(\S+\.dump) /.exec(run.output)![1]!);
+    }
+    expect(await dumps(dir)).toEqual(made.slice(2).sort());
+  });
+
+  it(
+    'a dump whose data is cut short (a truncated file) fails the Job: the check reads every byte back, not only the table of contents',
+    { timeout: 60_000 },
+    async () => {
+      await addIncompressibleData(100);
+      const dir = await backupFolder('truncated');
+      const programs = await mkdtemp(join(tmpdir(), 'wiki-truncating-pg-dump-'));
+      await chmod(programs, 0o755);
+      try {
+        await writeFile(
+          join(programs, 'pg_dump'),
+          [
+            '#!/bin/sh',
+            `"${join(source.binDir, 'pg_dump')}" "$@" || exit $?`,
+            'for arg; do case "$arg" in --file=*) file=${arg#--file=};; esac; done',
+            // The table of contents is at the start: the end, with the largest table's data, goes.
+            'truncate --size=$(( $(stat --format=%s "$file") * 6 / 10 )) "$file"',
+            '',
+          ].join('\n'),
+          { mode: 0o755 },
+        );
+        const before = (await recordedRuns()).length;
+        const result = await backup(dir, { PATH: `${programs}:${source.binDir}:${process.env.PATH}` });
+        expect(result.ok).toBe(false);
+        expect(result.output).toMatch(/pg_restore: error/);
+        expect(await readdir(dir)).toEqual(['.lock']);
+        expect(await recordedRuns()).toHaveLength(before);
+      } finally {
+        await rm(programs, { recursive: true, force: true });
       }
     },
   );

@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS backup.runs (
   file text NOT NULL,
   bytes bigint NOT NULL
 );
+-- The backups volume's size and free space after each run (chart 0.14; empty before).
+ALTER TABLE backup.runs ADD COLUMN IF NOT EXISTS volume_bytes bigint, ADD COLUMN IF NOT EXISTS volume_free_bytes bigint;
 -- When backups began to be expected: the alert on a missing backup counts from here
 -- until the first one.
 CREATE TABLE IF NOT EXISTS backup.expected_since (since timestamptz NOT NULL);

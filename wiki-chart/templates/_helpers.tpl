@@ -57,11 +57,13 @@ helm.sh/chart: {{ include "wiki-chart.chart" .context }}
 
 {{/*
 A pod template's labels: the chart's own, plus the component's podLabels value, which
-can add labels but never replace the chart's (selectors depend on them).
+can add labels but never replace the chart's (selectors depend on them). Not
+helm.sh/chart: a label changed in a pod template replaces the pods, and a new chart
+version alone must not restart anything (PostgreSQL's one pod least of all).
 Usage: include "wiki-chart.podLabels" (dict "context" $ "component" "api" "extra" .Values.api.podLabels)
 */}}
 {{- define "wiki-chart.podLabels" -}}
-{{- $own := include "wiki-chart.labels" . | fromYaml -}}
+{{- $own := omit (include "wiki-chart.labels" . | fromYaml) "helm.sh/chart" -}}
 {{- toYaml (merge $own (.extra | default dict)) -}}
 {{- end -}}
 
@@ -267,13 +269,18 @@ The scrape timeout of the chart's Prometheus, in seconds: Prometheus's default o
 the interval). The interval is a Prometheus duration such as 15s or 1m30s.
 */}}
 {{- define "wiki-chart.prometheus.scrapeTimeoutSeconds" -}}
-{{- $seconds := dict "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0 "d" 86400.0 "w" 604800.0 "y" 31536000.0 -}}
-{{- $interval := 0.0 -}}
-{{- range regexFindAll "[0-9]+(ms|s|m|h|d|w|y)" .Values.prometheus.scrapeInterval -1 -}}
-{{- $unit := regexFind "(ms|s|m|h|d|w|y)$" . -}}
-{{- $interval = addf $interval (mulf (regexFind "^[0-9]+" . | float64) (get $seconds $unit)) -}}
+{{- minf 10.0 (include "wiki-chart.durationSeconds" .Values.prometheus.scrapeInterval | float64) -}}
 {{- end -}}
-{{- minf 10.0 $interval -}}
+
+{{/* The seconds of a Prometheus duration such as 15s, 1m30s or 48h. */}}
+{{- define "wiki-chart.durationSeconds" -}}
+{{- $seconds := dict "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0 "d" 86400.0 "w" 604800.0 "y" 31536000.0 -}}
+{{- $total := 0.0 -}}
+{{- range regexFindAll "[0-9]+(ms|s|m|h|d|w|y)" . -1 -}}
+{{- $unit := regexFind "(ms|s|m|h|d|w|y)$" . -}}
+{{- $total = addf $total (mulf (regexFind "^[0-9]+" . | float64) (get $seconds $unit)) -}}
+{{- end -}}
+{{- $total -}}
 {{- end -}}
 
 {{- define "wiki-chart.alertmanager.fullname" -}}
