@@ -563,6 +563,15 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: 16Mi
+  # The backups' volume is ReadWriteOnce and PostgreSQL's pod mounts it (so that it is
+  # bound at install): this pod runs on the same node, where the volume is attached.
+  affinity:
+    podAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        - labelSelector:
+            matchLabels:
+              {{- include "wiki-chart.selectorLabels" (dict "context" $ "component" "postgresql") | nindent 14 }}
+          topologyKey: kubernetes.io/hostname
   {{- with $values.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}
