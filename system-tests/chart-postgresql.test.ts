@@ -115,3 +115,56 @@ describe('the restore Job cannot run again by accident', () => {
     expect(job.spec.backoffLimit).toBe(0);
   });
 });
+
+// A container over its memory limit is killed, and PostgreSQL is one pod: the API
+// answers 503 until it is back. The chart's defaults once allowed 784MB against 512Mi.
+describe("PostgreSQL's settings against its memory limit", () => {
+  it.each([
+    // PostgreSQL's own defaults: 128MB + 3 x 64MB + 100 x 4MB + 64MB = 784MB.
+    [['postgresql.config.work_mem=4MB', 'postgresql.config.maintenance_work_mem=64MB'], 'may use up to 784MB'],
+    [['postgresql.config.max_connections=200'], 'may use up to 688MB'],
+    // A bare number is in the setting's own unit: 8kB pages for shared_buffers (32768 = 256MB).
+    [['postgresql.config.shared_buffers=32768'], 'may use up to 616MB'],
+    [['postgresql.config.autovacuum_max_workers=6'], 'may use up to 584MB'],
+    // autovacuum_work_mem, when set, is what each autovacuum worker may use.
+    [['postgresql.config.autovacuum_work_mem=128MB'], 'may use up to 776MB'],
+  ])('refused when they do not fit in 512Mi: %s', async (set, message) => {
+    const result = await templateWith(...set);
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain(`postgresql.resources.limits.memory is 512Mi, but PostgreSQL's settings ${message}`);
+  });
+
+  it('the defaults fit (488MB of 512Mi), and a larger limit takes larger settings', async () => {
+    expect((await templateWith()).ok).toBe(true);
+    const larger = await templateWith(
+      'postgresql.config.work_mem=4MB',
+      'postgresql.config.maintenance_work_mem=64MB',
+      'postgresql.resources.limits.memory=1Gi',
+    );
+    expect(larger.ok, larger.output).toBe(true);
+  });
+
+  it('a setting in a unit PostgreSQL does not know is refused', async () => {
+    const result = await templateWith('postgresql.config.work_mem=2MiB');
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain('postgresql.config.work_mem "2MiB" is not a PostgreSQL memory setting');
+  });
+});
+
+describe('the backups volume against the database it backs up', () => {
+  it('a 1Gi backups volume for a 50Gi database is refused (7 dumps of 5% of it need 17.5Gi)', async () => {
+    const result = await templateWith('postgresql.persistence.size=50Gi');
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain(
+      'postgresql.backup.persistence.size 1Gi is too small for postgresql.backup.keep 7 dumps of a database on a 50Gi volume: give it at least 17.5Gi',
+    );
+    expect((await templateWith('postgresql.persistence.size=50Gi', 'postgresql.backup.persistence.size=18Gi')).ok).toBe(true);
+    // keep counts: 7 dumps of a 4Gi database need 1.4Gi, 5 need 1Gi.
+    expect((await templateWith('postgresql.persistence.size=4Gi')).ok).toBe(false);
+    expect((await templateWith('postgresql.persistence.size=4Gi', 'postgresql.backup.keep=5')).ok).toBe(true);
+  });
+
+  it('an existing claim, whose size the chart does not set, is not checked', async () => {
+    expect((await templateWith('postgresql.persistence.size=50Gi', 'postgresql.backup.persistence.existingClaim=backups')).ok).toBe(true);
+  });
+});

@@ -456,6 +456,72 @@ keeps for superusers. A pool that cannot get a connection makes requests fail wi
 {{- end -}}
 
 {{/*
+The bytes of a postgresql.conf memory setting: a number with PostgreSQL's unit (kB,
+MB, GB, TB), or a bare number in the setting's own unit (8kB pages for shared_buffers,
+kB for work_mem and the like), or -1.
+Usage: include "wiki-chart.postgresql.memoryBytes" (dict "value" "128MB" "unit" 8192 "name" "shared_buffers")
+*/}}
+{{- define "wiki-chart.postgresql.memoryBytes" -}}
+{{- $value := toString .value -}}
+{{- $units := dict "kB" 1024 "MB" 1048576 "GB" 1073741824 "TB" 1099511627776 -}}
+{{- $number := regexFind "^-?[0-9]+" $value -}}
+{{- $unit := trimPrefix $number $value | trim -}}
+{{- if or (eq $number "") (and $unit (not (hasKey $units $unit))) -}}
+{{- fail (printf "postgresql.config.%s %q is not a PostgreSQL memory setting (e.g. 128MB, 4096kB)" .name $value) -}}
+{{- end -}}
+{{- if eq $number "-1" -}}-1
+{{- else if $unit -}}{{- mul (int64 $number) (get $units $unit) -}}
+{{- else -}}{{- mul (int64 $number) (int64 .unit) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Refuses postgresql.config settings whose memory can exceed the container's limit (a
+container over its limit is killed: an outage for every API pod): shared_buffers, plus
+every autovacuum worker at autovacuum_work_mem (or maintenance_work_mem when it is -1),
+plus every connection of max_connections with one work_mem, plus 64MB for the rest
+(the background processes, each connection's caches, the WAL buffers). An estimate
+with the settings' worst case, as the connection check is: a query may use work_mem
+more than once, and most connections sort nothing at all.
+*/}}
+{{- define "wiki-chart.postgresql.checkMemory" -}}
+{{- $config := .Values.postgresql.config -}}
+{{- $mb := 1048576 -}}
+{{- $setting := dict "shared_buffers" (list "128MB" 8192) "work_mem" (list "4MB" 1024) "maintenance_work_mem" (list "64MB" 1024) "autovacuum_work_mem" (list "-1" 1024) -}}
+{{- $bytes := dict -}}
+{{- range $name, $default := $setting -}}
+{{- $_ := set $bytes $name (include "wiki-chart.postgresql.memoryBytes" (dict "value" (index $config $name | default (index $default 0)) "unit" (index $default 1) "name" $name) | int64) -}}
+{{- end -}}
+{{- $autovacuumEach := ternary (get $bytes "maintenance_work_mem") (get $bytes "autovacuum_work_mem") (eq (get $bytes "autovacuum_work_mem" | int64) -1) | int64 -}}
+{{- $workers := index $config "autovacuum_max_workers" | default 3 | int64 -}}
+{{- $connections := int64 $config.max_connections -}}
+{{- $needed := add (get $bytes "shared_buffers") (mul $workers $autovacuumEach) (mul $connections (get $bytes "work_mem")) (mul 64 $mb) -}}
+{{- $limit := include "wiki-chart.quantityBytes" (dict "value" .Values.postgresql.resources.limits.memory "name" "postgresql.resources.limits.memory") | int64 -}}
+{{- if gt (int64 $needed) $limit -}}
+{{- fail (printf "postgresql.resources.limits.memory is %s, but PostgreSQL's settings may use up to %dMB: shared_buffers %dMB + %d autovacuum workers x %dMB + max_connections %d x work_mem %dkB + 64MB for the rest. Lower work_mem, maintenance_work_mem, shared_buffers or max_connections in postgresql.config, or raise the limit." .Values.postgresql.resources.limits.memory (div $needed $mb) (div (get $bytes "shared_buffers") $mb) $workers (div $autovacuumEach $mb) $connections (div (get $bytes "work_mem") 1024)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Refuses a backups volume too small for postgresql.backup.keep dumps of a database that
+fills its volume: each dump counted as 5% of the data volume (pg_dump's custom format
+compresses, and leaves out indexes and the write-ahead log). A floor, not a forecast:
+PostgresqlBackupVolumeNearlyFull watches the real sizes. Not checked for an
+existingClaim, whose size the chart does not set.
+*/}}
+{{- define "wiki-chart.postgresql.checkBackupVolume" -}}
+{{- if and (include "wiki-chart.postgresql.backupEnabled" .) (not .Values.postgresql.backup.persistence.existingClaim) -}}
+{{- $backup := .Values.postgresql.backup -}}
+{{- $data := include "wiki-chart.quantityBytes" (dict "value" .Values.postgresql.persistence.size "name" "postgresql.persistence.size") | float64 -}}
+{{- $volume := include "wiki-chart.quantityBytes" (dict "value" $backup.persistence.size "name" "postgresql.backup.persistence.size") | float64 -}}
+{{- $needed := mulf $data 0.05 (float64 $backup.keep) -}}
+{{- if gt $needed $volume -}}
+{{- fail (printf "postgresql.backup.persistence.size %s is too small for postgresql.backup.keep %d dumps of a database on a %s volume: give it at least %.1fGi (each dump counted as 5%% of the data volume), or lower keep" $backup.persistence.size (int $backup.keep) .Values.postgresql.persistence.size (divf $needed 1073741824.0)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Refuses role names that would break the chart's PostgreSQL. "postgres" is the
 superuser, which setup.sql would strip of SUPERUSER (a 0.10 release that used it as
 the API's user would be demoted on upgrade); names beginning with pg_ are PostgreSQL's
