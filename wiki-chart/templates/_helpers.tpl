@@ -522,6 +522,30 @@ existingClaim, whose size the chart does not set.
 {{- end -}}
 
 {{/*
+With postgresql.auth.existingSecret, refuses at install or upgrade a Secret that lacks
+one of the keys the chart's roles need (a key added by a newer chart version, say),
+naming it: PostgreSQL's setup would otherwise stop the database at its next start.
+`lookup` sees the cluster only under `helm install` and `helm upgrade`; elsewhere
+(`helm template`, Argo CD) the setup container says which key is missing.
+*/}}
+{{- define "wiki-chart.postgresql.checkExistingSecret" -}}
+{{- $name := .Values.postgresql.auth.existingSecret -}}
+{{- if and .Values.postgresql.enabled $name -}}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace $name -}}
+{{- if $secret -}}
+{{- $keys := list .Values.postgresql.auth.secretKey .Values.postgresql.auth.superuserSecretKey -}}
+{{- if include "wiki-chart.postgresql.metricsEnabled" . }}{{ $keys = append $keys .Values.postgresql.metrics.secretKey }}{{ end -}}
+{{- if include "wiki-chart.postgresql.backupEnabled" . }}{{ $keys = append $keys .Values.postgresql.backup.secretKey }}{{ end -}}
+{{- range $keys -}}
+{{- if not (hasKey ($secret.data | default dict) .) -}}
+{{- fail (printf "the Secret %s (postgresql.auth.existingSecret) has no key %q, which PostgreSQL's setup needs: add it (kubectl patch secret -n %s %s --type merge -p '{\"stringData\":{\"%s\":\"<a password>\"}}') and upgrade again" $name . $.Release.Namespace $name .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Refuses role names that would break the chart's PostgreSQL. "postgres" is the
 superuser, which setup.sql would strip of SUPERUSER (a 0.10 release that used it as
 the API's user would be demoted on upgrade); names beginning with pg_ are PostgreSQL's
