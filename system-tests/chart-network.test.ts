@@ -222,6 +222,40 @@ describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => 
     expect(closed.filter((line) => line.includes('cluster Prometheus'))).toEqual([]);
   });
 
+  // GKE's container-native load balancing health-checks the pods from Google's ranges,
+  // and AWS's load balancer in IP mode sends from the VPC: neither is a pod in the
+  // ingress controller's namespace.
+  it('addresses in networkPolicy.ingressController.ipBlocks may reach the API, Grafana and an exposed Prometheus, and nothing else; an except is kept out', async () => {
+    const outsideAt = (name: string, address: string): Endpoint => ({ name, labels: {}, namespaceLabels: undefined, ports: [], inRelease: false, address });
+    const rendered = await renderChart(
+      [join(CI_DIR, 'ingress-values.yaml')],
+      [
+        'networkPolicy.ingressController.ipBlocks[0].cidr=35.191.0.0/16',
+        'networkPolicy.ingressController.ipBlocks[1].cidr=10.0.0.0/16',
+        'networkPolicy.ingressController.ipBlocks[1].except[0]=10.0.5.0/24',
+      ],
+    );
+    const lines = allowedConnections(byKind(rendered, 'NetworkPolicy'), NAMESPACE_LABELS, [
+      ...releasePods(rendered, NAMESPACE_LABELS),
+      outsideAt('GKE health check', '35.191.3.4'),
+      outsideAt('ALB in the VPC', '10.0.1.20'),
+      outsideAt('excepted subnet', '10.0.5.7'),
+      outsideAt('elsewhere', '192.0.2.1'),
+    ]);
+    const fromOutside = lines.filter((line) => /^(GKE|ALB|excepted|elsewhere)/.test(line));
+    expect(fromOutside).toEqual(
+      ['ALB in the VPC', 'GKE health check']
+        .flatMap((from) => [`${from} -> api:8000/TCP`, `${from} -> grafana:3000/TCP`, `${from} -> prometheus:9090/TCP`])
+        .sort(),
+    );
+    // Without them (the default), none of these addresses gets in.
+    const closed = allowedConnections(byKind(objects, 'NetworkPolicy'), NAMESPACE_LABELS, [
+      ...releasePods(objects, NAMESPACE_LABELS),
+      outsideAt('GKE health check', '35.191.3.4'),
+    ]);
+    expect(closed.filter((line) => line.startsWith('GKE'))).toEqual([]);
+  });
+
   it('without the policies, everything would be allowed (the evaluation can tell)', async () => {
     const open = await renderChart([], ['ingress.enabled=true']);
     const lines = allowedConnections(byKind(open, 'NetworkPolicy'), NAMESPACE_LABELS, [...releasePods(open, NAMESPACE_LABELS), ...OUTSIDE]);

@@ -21,6 +21,8 @@ export interface Endpoint {
   ports: Array<{ protocol: string; port: number; name?: string }>;
   /** True for the chart's own pods (whose policies apply). */
   inRelease: boolean;
+  /** Its IPv4 address, for a peer outside the pod network that ipBlocks may name. */
+  address?: string;
 }
 
 interface Selector {
@@ -54,11 +56,23 @@ export function releasePods(objects: K8sObject[], namespaceLabels: Record<string
     });
 }
 
-type Peer = { podSelector?: Selector; namespaceSelector?: Selector; ipBlock?: unknown };
+type Peer = { podSelector?: Selector; namespaceSelector?: Selector; ipBlock?: { cidr: string; except?: string[] } };
+
+/** Whether an IPv4 address is inside a CIDR block (a.b.c.d/n). */
+export function inCidr(address: string, cidr: string): boolean {
+  const toNumber = (ip: string) => ip.split('.').reduce((value, octet) => value * 256 + Number(octet), 0);
+  const [base, bits] = cidr.split('/') as [string, string];
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(toNumber(address) / size) === Math.floor(toNumber(base) / size);
+}
 type Rule = { ports?: Array<{ protocol?: string; port?: number | string }>; from?: Peer[]; to?: Peer[] };
 
 function peerMatches(peer: Peer, other: Endpoint, policyNamespaceLabels: Record<string, string>): boolean {
-  if (peer.ipBlock !== undefined) throw new Error('ipBlock peers are not evaluated here');
+  if (peer.ipBlock !== undefined) {
+    // Here an ipBlock names addresses outside the pod network (pods have no address in this model).
+    const { cidr, except = [] } = peer.ipBlock;
+    return other.address !== undefined && inCidr(other.address, cidr) && !except.some((excluded) => inCidr(other.address!, excluded));
+  }
   if (other.namespaceLabels === undefined) return false; // not a pod: only a rule without peers reaches it
   // A podSelector alone means the policy's own namespace.
   const namespaceOk =
