@@ -136,7 +136,7 @@ describe('PostgreSQL operations (phase 11)', () => {
     expect(rulesOf(backupOff)['postgresql.yaml']).not.toContain('PostgresqlBackupMissing');
     expect(rulesOf(backupOff)['postgresql.yaml']).toContain('PostgresqlDown');
     // The exporter without backups reads no backup records.
-    expect(byKind(backupOff, 'StatefulSet')[0]!.spec.template.spec.containers[1].args).toEqual(['--web.listen-address=:9187']);
+    expect(byKind(backupOff, 'StatefulSet')[0]!.spec.template.spec.containers[1].args).toEqual(['--web.listen-address=:9187', '--collector.database_wraparound']);
   });
 
   it("with the PodMonitor option, PostgreSQL's exporter gets one too, with the job name the rules use", async () => {
@@ -185,7 +185,7 @@ describe('PostgreSQL operations (phase 11)', () => {
   });
 
   it("postgresql.config settings reach the server's command line", async () => {
-    const objects = await renderChart([], ['postgresql.config.work_mem=8MB', 'postgresql.config.max_connections=150']);
+    const objects = await renderChart([], ['postgresql.config.work_mem=8MB', 'postgresql.config.max_connections=150', 'postgresql.resources.limits.memory=2Gi']);
     const args: string[] = byKind(objects, 'StatefulSet')[0]!.spec.template.spec.containers[0].args;
     expect(args).toEqual(expect.arrayContaining(['postgres', '-c', 'work_mem=8MB', 'max_connections=150']));
   });

@@ -233,14 +233,14 @@ describe.skipIf(skip)("PostgreSQL as the chart's setup.sh makes it", () => {
   });
 
   it('a setting PostgreSQL does not accept stops it from starting', async () => {
-    const broken = await renderChart([], ['postgresql.config.shared_buffers=lots']);
+    const broken = await renderChart([], ['postgresql.config.max_wal_size=lots']);
     await expect(
       PostgresServer.create({
         superuser: 'postgres',
         settings: postgresqlSettings(broken),
         initialise: (server) => runChartSetup(server, broken).then(() => undefined),
       }),
-    ).rejects.toThrow(/invalid value for parameter "shared_buffers": "lots"/);
+    ).rejects.toThrow(/invalid value for parameter "max_wal_size": "lots"/);
   });
 
   it("the API's role cannot reach a shell (COPY ... TO PROGRAM), make roles or databases, change the server's configuration or read the backup records; the service and its migrations work as that role", async () => {
@@ -270,7 +270,7 @@ describe.skipIf(skip)("PostgreSQL as the chart's setup.sh makes it", () => {
     expect(await refused("ALTER SYSTEM SET log_statement = 'none'")).toMatch(/permission denied|must be superuser/);
     expect(await refused('CREATE DATABASE other')).toMatch(/permission denied/);
     expect(await refused("SELECT pg_read_file('postgresql.conf')")).toMatch(/permission denied/);
-    expect(await refused('SELECT * FROM backup.runs', 'postgres')).toMatch(/permission denied/);
+    expect(await refused('SELECT * FROM backup.runs')).toMatch(/permission denied for schema backup/);
     // The backup role reads every table and writes none.
     expect(await asRole(server, setupEnv.BACKUP_USER!, setupEnv.BACKUP_PASSWORD!, env.PGDATABASE!, 'SELECT count(*)::int AS n FROM users')).toEqual([{ n: 1 }]);
     await expect(asRole(server, setupEnv.BACKUP_USER!, setupEnv.BACKUP_PASSWORD!, env.PGDATABASE!, "INSERT INTO users (name) VALUES ('no')")).rejects.toThrow(
@@ -320,6 +320,34 @@ describe.skipIf(skip)("PostgreSQL as the chart's setup.sh makes it", () => {
     expect(next.id).toBe(Math.max(...users.map((user) => user.id)) + 1);
     await expect(asRole(old, env.PGUSER!, env.PGPASSWORD!, env.PGDATABASE!, 'CREATE ROLE intruder')).rejects.toThrow(/permission denied/);
   });
+  it('a cluster set up by chart 0.13 (backup records in the "postgres" database) gets its records moved into the API\'s database, where the exporter reads them', async () => {
+    const server = await database();
+    // Chart 0.13's setup.sql made these in "postgres"; the new setup already ran once, as 0.14 does on a fresh volume.
+    await server.query(`
+      CREATE SCHEMA backup;
+      CREATE TABLE backup.runs (finished_at timestamptz PRIMARY KEY DEFAULT now(), file text NOT NULL, bytes bigint NOT NULL);
+      CREATE TABLE backup.expected_since (since timestamptz NOT NULL);
+      INSERT INTO backup.expected_since VALUES ('2026-11-01T00:00:00Z');
+      INSERT INTO backup.runs VALUES ('2026-11-28T02:30:05Z', 'wiki-20261128T023000Z.dump', 4096), ('2026-11-29T02:30:04Z', 'wiki-20261129T023000Z.dump', 4200);`);
+    await server.stop();
+    const output = await runChartSetup(server, objects);
+    expect(output).toContain(`setup: moving the backup records from the "postgres" database to "${env.PGDATABASE}"`);
+    await server.start();
+    expect(await server.query("SELECT to_regnamespace('backup') IS NULL AS gone")).toEqual([{ gone: true }]);
+    const moved = await server.query<{ file: string; bytes: string }>('SELECT file, bytes::text FROM backup.runs ORDER BY finished_at', env.PGDATABASE);
+    expect(moved).toEqual([
+      { file: 'wiki-20261128T023000Z.dump', bytes: '4096' },
+      { file: 'wiki-20261129T023000Z.dump', bytes: '4200' },
+    ]);
+    const [{ since }] = (await server.query<{ since: string }>('SELECT min(since)::text AS since FROM backup.expected_since', env.PGDATABASE)) as [
+      { since: string },
+    ];
+    expect(since).toBe('2026-11-01 00:00:00+00');
+    // The next start has nothing left to move.
+    await server.stop();
+    expect(await runChartSetup(server, objects)).not.toContain('moving the backup records');
+    await server.start();
+  });
 });
 
 describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as the restore Job runs it', () => {
@@ -355,7 +383,10 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
   }
 
   const recordedRuns = async () =>
-    source.query<{ file: string; finished: number }>(`SELECT file, extract(epoch FROM finished_at)::float8 AS finished FROM backup.runs ORDER BY finished_at`);
+    source.query<{ file: string; finished: number }>(
+      `SELECT file, extract(epoch FROM finished_at)::float8 AS finished FROM backup.runs ORDER BY finished_at`,
+      env.PGDATABASE,
+    );
 
   /** Waits until the clock is in a new second: backups are named to the second. */
   const nextSecond = async () => {
@@ -530,6 +561,11 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
         expect(samples(exposition, 'pg_up')).toEqual([1]);
         expect(samples(exposition, 'wiki_backup_successes')).toEqual([runsBefore.length]);
         expect(samples(exposition, 'wiki_backup_last_success_timestamp_seconds')[0]).toBeCloseTo(runsBefore.at(-1)!.finished, 3);
+        // Connected to the API's database, it sees its tables: dead rows, vacuum runs.
+        expect(exposition).toMatch(/^pg_stat_user_tables_n_live_tup\{[^}]*relname="users"[^}]*\} [1-9]/m);
+        expect(exposition).toMatch(/^pg_stat_user_tables_n_dead_tup\{[^}]*relname="posts"/m);
+        // Each database's transaction ID age (wraparound stops writes near 2^31).
+        expect(exposition).toMatch(new RegExp(`^pg_database_wraparound_age_datfrozenxid_seconds\\{[^}]*datname="${env.PGDATABASE}"`, 'm'));
         // The backups volume as the last good backup found it: this 1 MiB tmpfs.
         expect(samples(exposition, 'wiki_backup_volume_size_bytes')).toEqual([1024 * 1024]);
         const [free] = samples(exposition, 'wiki_backup_volume_free_bytes');

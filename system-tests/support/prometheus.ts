@@ -150,8 +150,9 @@ export function postgresExporterInvocation(
       : arg.replace('=/etc/postgres-exporter/queries.yaml', `=${join(scriptsDir, 'exporter-queries.yaml')}`),
   );
   const env = environmentOf(container, objects);
-  if (env.DATA_SOURCE_URI !== '127.0.0.1:5432/postgres?sslmode=disable') throw new Error(`unexpected DATA_SOURCE_URI ${env.DATA_SOURCE_URI}`);
-  return { args, env: { ...env, DATA_SOURCE_URI: `127.0.0.1:${postgresPort}/postgres?sslmode=disable` } };
+  const target = /^127\.0\.0\.1:5432(\/\w+\?sslmode=disable)$/.exec(env.DATA_SOURCE_URI ?? '');
+  if (target === null) throw new Error(`unexpected DATA_SOURCE_URI ${env.DATA_SOURCE_URI}`);
+  return { args, env: { ...env, DATA_SOURCE_URI: `127.0.0.1:${postgresPort}${target[1]}` } };
 }
 
 /**

@@ -6,9 +6,9 @@
 # A dump is written under a temporary name and renamed only once pg_dump has finished
 # and pg_restore has read every byte of it back, so a partial file is never taken for
 # a backup; a failed run leaves the earlier backups as they were. Each good backup is
-# then recorded in PostgreSQL (backup.runs, in the "postgres" database), where
-# postgres_exporter reads the time of the last one, and the backups volume's size and
-# free space, for Prometheus.
+# then recorded in PostgreSQL (backup.runs, a schema of the API's database that no dump
+# holds), where postgres_exporter reads the time of the last one, and the backups
+# volume's size and free space, for Prometheus.
 #
 # Environment (from the CronJob): PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD,
 # BACKUP_DIR, BACKUP_KEEP.
@@ -50,7 +50,9 @@ partial="$BACKUP_DIR/.$name.partial"
 trap 'rm -f "$partial"' EXIT
 
 echo "backup: dumping database $PGDATABASE from $PGHOST"
-pg_dump --format=custom --file="$partial"
+# Not the backup records (schema "backup"): a restore of an old dump must not bring
+# back old records, nor replace the ones the alert reads.
+pg_dump --format=custom --exclude-schema=backup --file="$partial"
 # Every byte read back and decompressed (the whole SQL script, thrown away): a
 # truncated or corrupt file fails here, not on the day it is needed. `pg_restore
 # --list` would read only the table of contents at the start of the file.
@@ -65,7 +67,7 @@ bytes=$(stat --format=%s "$BACKUP_DIR/$name")
 read -r volume_bytes free_bytes < <(df --block-size=1 --output=size,avail "$BACKUP_DIR" | tail -n 1)
 echo "backup: $BACKUP_DIR/$name ($bytes bytes; $free_bytes of the volume's $volume_bytes bytes free)"
 
-psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --dbname=postgres --set=file="$name" --set=bytes="$bytes" \
+psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --set=file="$name" --set=bytes="$bytes" \
   --set=volume_bytes="$volume_bytes" --set=free_bytes="$free_bytes" <<'SQL'
 INSERT INTO backup.runs (file, bytes, volume_bytes, volume_free_bytes) VALUES (:'file', :'bytes', :'volume_bytes', :'free_bytes');
 SQL

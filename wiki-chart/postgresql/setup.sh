@@ -112,4 +112,18 @@ SQL
 fi
 
 as_role postgres --file="$here/setup.sql"
+
+# Chart 0.13 and earlier kept the backup records in the "postgres" database. They move
+# to the API's database (setup.sql made their new tables), where the exporter now
+# connects; a record already there is kept, so a move cut short is finished next time.
+if [[ -n "${BACKUP_USER:-}" && "$(as_role postgres --tuples-only --no-align --command="SELECT to_regclass('backup.runs') IS NOT NULL")" == t ]]; then
+  echo "setup: moving the backup records from the \"postgres\" database to \"$POSTGRES_DB\""
+  as_role postgres --command='\copy backup.runs (finished_at, file, bytes) TO STDOUT' |
+    as_role postgres --dbname="$POSTGRES_DB" --command='CREATE TEMPORARY TABLE moved (LIKE backup.runs)' \
+      --command='\copy moved (finished_at, file, bytes) FROM pstdin' \
+      --command='INSERT INTO backup.runs SELECT * FROM moved ON CONFLICT DO NOTHING'
+  as_role postgres --command='\copy backup.expected_since TO STDOUT' |
+    as_role postgres --dbname="$POSTGRES_DB" --command='\copy backup.expected_since FROM pstdin'
+  as_role postgres --command='DROP SCHEMA backup CASCADE'
+fi
 echo "setup: roles and grants are in place"

@@ -49,19 +49,34 @@ GRANT CONNECT, TEMPORARY ON DATABASE :"database" TO :"api_user";
 \if :backup
 GRANT CONNECT ON DATABASE :"database" TO :"backup_user";
 \endif
+\if :monitoring
+-- The exporter connects to the API's database: its tables' statistics (dead rows,
+-- vacuum and analyze runs) are visible only from inside it.
+GRANT CONNECT ON DATABASE :"database" TO :"monitoring_user";
+\endif
 
--- Where the backup CronJob records each good backup, and where the exporter reads the
--- time of the last one (exporter-queries.yaml). In the "postgres" database, so a
--- restore of the API's database never brings back an old record.
+\connect :"database"
+-- PostgreSQL 15 lets only the database owner create in the public schema: the API's
+-- migrations create their tables there.
+GRANT USAGE, CREATE ON SCHEMA public TO :"api_user";
+
+-- Where the backup CronJob records each good backup, and where the exporter (connected
+-- to this database) reads the time of the last one (exporter-queries.yaml). The schema
+-- belongs to the superuser: the API's role cannot read it. backup.sh leaves it out of
+-- every dump, so a restore, which replaces only what the dump holds, never brings back
+-- an old record. (Chart 0.13 and earlier kept it in the "postgres" database; setup.sh
+-- moves it here.)
 \if :backup
 CREATE SCHEMA IF NOT EXISTS backup;
+REVOKE ALL ON SCHEMA backup FROM PUBLIC;
 CREATE TABLE IF NOT EXISTS backup.runs (
   finished_at timestamptz PRIMARY KEY DEFAULT now(),
   file text NOT NULL,
-  bytes bigint NOT NULL
+  bytes bigint NOT NULL,
+  -- The backups volume's size and free space after the run (chart 0.14; empty before).
+  volume_bytes bigint,
+  volume_free_bytes bigint
 );
--- The backups volume's size and free space after each run (chart 0.14; empty before).
-ALTER TABLE backup.runs ADD COLUMN IF NOT EXISTS volume_bytes bigint, ADD COLUMN IF NOT EXISTS volume_free_bytes bigint;
 -- When backups began to be expected: the alert on a missing backup counts from here
 -- until the first one.
 CREATE TABLE IF NOT EXISTS backup.expected_since (since timestamptz NOT NULL);
@@ -73,11 +88,6 @@ GRANT USAGE ON SCHEMA backup TO :"monitoring_user";
 GRANT SELECT ON backup.runs, backup.expected_since TO :"monitoring_user";
 \endif
 \endif
-
-\connect :"database"
--- PostgreSQL 15 lets only the database owner create in the public schema: the API's
--- migrations create their tables there.
-GRANT USAGE, CREATE ON SCHEMA public TO :"api_user";
 -- After an upgrade from chart 0.10 or earlier, the superuser owns the API's tables
 -- (it created them). The API's role takes them over: ALTER TABLE moves their identity
 -- sequences and indexes too, and rewrites no data.
