@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { CHART_DIR, helm, KUBE_VERSION, NAMESPACE, RELEASE, renderChart, type K8sObject } from './support/helm.js';
 import { memoryBytes } from './support/quantity.js';
 import { containersOf, LONG_RUNNING_KINDS, podSpecOf, podTemplateOf, validateAgainstKubernetesSchema, WORKLOAD_KINDS } from './support/kubernetes.js';
+import { generatedDatabaseSecret } from './support/chart-env.js';
 import { renderedPrometheusYml } from './support/prometheus.js';
 import { byKind, CI_DIR, componentObject, named, VALUES_SETS, valuesOf } from './support/rendered.js';
 
@@ -172,8 +173,10 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
         }
         const valuesFrom: any[] = (container.env ?? []).map((variable: any) => variable.valueFrom ?? {});
         for (const { secretKeyRef } of valuesFrom.filter((valueFrom) => valueFrom.secretKeyRef)) {
-          // A Secret of the chart has the key; one the values name must exist already.
-          const secret = named(objects, 'Secret', secretKeyRef.name);
+          // A Secret of the chart (or the one its credentials Job generates) has the key; one the values name must exist already.
+          const secret =
+            named(objects, 'Secret', secretKeyRef.name) ??
+            [generatedDatabaseSecret(objects)].find((generated) => generated?.metadata.name === secretKeyRef.name);
           const available = secret ? Object.keys(secret.data ?? secret.stringData ?? {}) : secretsByValue;
           expect(available, `Secret ${secretKeyRef.name}, key ${secretKeyRef.key}`).toContain(secret ? secretKeyRef.key : secretKeyRef.name);
         }
@@ -188,16 +191,32 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
   it('every container: resources, hardened security context; long-running ones: probes', () => {
     const workloads = objects.filter((object) => object.kind === 'Pod' || WORKLOAD_KINDS.includes(object.kind));
     // No Kubernetes API token, except for a pod whose own ServiceAccount the chart
-    // binds to a read-only Role (Prometheus's pod discovery).
-    for (const workload of workloads.filter((candidate) => podSpecOf(candidate).automountServiceAccountToken !== false)) {
+    // binds to a read-only Role (Prometheus's pod discovery), and the database-credentials
+    // hook, which may read and add to the database Secret and create it, and whose
+    // account is deleted once it succeeded.
+    const roleOf = (workload: K8sObject) => {
       const binding = byKind(objects, 'RoleBinding').find((candidate) =>
         candidate.subjects.some(
           (subject: { kind: string; name: string }) => subject.kind === 'ServiceAccount' && subject.name === podSpecOf(workload).serviceAccountName,
         ),
       );
       expect(binding, `${workload.metadata.name} mounts a token without a RoleBinding`).toBeDefined();
-      const role = named(objects, 'Role', binding!.roleRef.name)!;
-      for (const rule of role.rules) expect(rule.verbs.sort()).toEqual(['get', 'list', 'watch']);
+      return { binding: binding!, role: named(objects, 'Role', binding!.roleRef.name)! };
+    };
+    const withToken = workloads.filter((candidate) => podSpecOf(candidate).automountServiceAccountToken !== false);
+    const isCredentials = (workload: K8sObject) => workload.metadata.labels['app.kubernetes.io/component'] === 'credentials';
+    for (const workload of withToken.filter((candidate) => !isCredentials(candidate))) {
+      for (const rule of roleOf(workload).role.rules) expect(rule.verbs.sort()).toEqual(['get', 'list', 'watch']);
+    }
+    for (const workload of withToken.filter(isCredentials)) {
+      const { binding, role } = roleOf(workload);
+      const secretName = podSpecOf(workload).containers[0].env.find((variable: { name: string }) => variable.name === 'SECRET_NAME').value;
+      expect(role.rules).toEqual([
+        { apiGroups: [''], resources: ['secrets'], resourceNames: [secretName], verbs: ['get', 'patch'] },
+        { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      ]);
+      for (const object of [workload, role, binding, named(objects, 'ServiceAccount', podSpecOf(workload).serviceAccountName)!])
+        expect(object.metadata.annotations['helm.sh/hook-delete-policy'], `${object.kind} ${object.metadata.name}`).toBe('before-hook-creation,hook-succeeded');
     }
     for (const workload of workloads) {
       const pod = podSpecOf(workload);

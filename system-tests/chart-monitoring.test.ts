@@ -5,6 +5,7 @@ import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CHART_DIR, helm, KUBE_VERSION, NAMESPACE, RELEASE, renderChart, type K8sObject } from './support/helm.js';
 import { LONG_RUNNING_KINDS, podSpecOf } from './support/kubernetes.js';
+import { generatedDatabaseSecret } from './support/chart-env.js';
 import { renderedPrometheusYml } from './support/prometheus.js';
 import { byKind, CI_DIR, componentObject, named, valuesOf } from './support/rendered.js';
 
@@ -118,8 +119,8 @@ describe('PostgreSQL operations (phase 11)', () => {
     );
     expect(Object.keys(rulesOf(objects)).sort()).toEqual(['alerts.yaml', 'postgresql.yaml', 'recording.yaml', 'slo.yaml']);
     expect(rulesOf(objects)['postgresql.yaml']).toContain('> 172800\n');
-    // No restore Job unless asked for.
-    expect(byKind(objects, 'Job')).toEqual([]);
+    // No restore Job unless asked for (the database-credentials hook is the only Job).
+    expect(byKind(objects, 'Job').map((job) => job.metadata.labels['app.kubernetes.io/component'])).toEqual(['credentials']);
   });
 
   it('the exporter off: no sidecar, scrape job, PodMonitor or PostgreSQL rules; backups off: no CronJob, volume or backup alert', async () => {
@@ -130,13 +131,16 @@ describe('PostgreSQL operations (phase 11)', () => {
     expect(Object.keys(rulesOf(objects))).not.toContain('postgresql.yaml');
     expect(byKind(objects, 'CronJob')).toEqual([]);
     expect(byKind(objects, 'PersistentVolumeClaim').map((claim) => claim.metadata.name)).not.toContain(`${RELEASE}-wiki-chart-postgresql-backups`);
-    const secret = componentObject(objects, 'Secret', 'database')!;
-    expect(Object.keys(secret.data).sort()).toEqual(['password', 'postgres-password']);
+    // The credentials Job generates a password for the two roles left.
+    expect(Object.keys(generatedDatabaseSecret(objects)!.data).sort()).toEqual(['password', 'postgres-password']);
     const backupOff = await renderChart([], ['postgresql.backup.enabled=false']);
     expect(rulesOf(backupOff)['postgresql.yaml']).not.toContain('PostgresqlBackupMissing');
     expect(rulesOf(backupOff)['postgresql.yaml']).toContain('PostgresqlDown');
     // The exporter without backups reads no backup records.
-    expect(byKind(backupOff, 'StatefulSet')[0]!.spec.template.spec.containers[1].args).toEqual(['--web.listen-address=:9187', '--collector.database_wraparound']);
+    expect(byKind(backupOff, 'StatefulSet')[0]!.spec.template.spec.containers[1].args).toEqual([
+      '--web.listen-address=:9187',
+      '--collector.database_wraparound',
+    ]);
   });
 
   it("with the PodMonitor option, PostgreSQL's exporter gets one too, with the job name the rules use", async () => {
@@ -185,35 +189,56 @@ describe('PostgreSQL operations (phase 11)', () => {
   });
 
   it("postgresql.config settings reach the server's command line", async () => {
-    const objects = await renderChart([], ['postgresql.config.work_mem=8MB', 'postgresql.config.max_connections=150', 'postgresql.resources.limits.memory=2Gi']);
+    const objects = await renderChart(
+      [],
+      ['postgresql.config.work_mem=8MB', 'postgresql.config.max_connections=150', 'postgresql.resources.limits.memory=2Gi'],
+    );
     const args: string[] = byKind(objects, 'StatefulSet')[0]!.spec.template.spec.containers[0].args;
     expect(args).toEqual(expect.arrayContaining(['postgres', '-c', 'work_mem=8MB', 'max_connections=150']));
   });
 });
 
+// PostgreSQL runs as one pod: replacing it is an outage. Its pod template must change
+// only when what the pod runs changes, never with the chart's version (a label) or a
+// script only the backup uses (the scripts ConfigMap's checksum).
 describe("PostgreSQL's restarts", () => {
   const checksum = (objects: K8sObject[]) => byKind(objects, 'StatefulSet')[0]!.spec.template.metadata.annotations['checksum/scripts'];
 
-  it('a changed setup script restarts PostgreSQL (its setup runs at every start); other values and the chart version do not', async () => {
+  async function podTemplate(chartDir: string): Promise<unknown> {
+    const result = await helm([
+      'template',
+      RELEASE,
+      chartDir,
+      '--namespace',
+      NAMESPACE,
+      '--kube-version',
+      KUBE_VERSION,
+      '--show-only',
+      'templates/postgresql-statefulset.yaml',
+    ]);
+    expect(result.ok, result.output).toBe(true);
+    return (parseAllDocuments(result.output)[0]!.toJS() as { spec: { template: unknown } }).spec.template;
+  }
+
+  it('values of other components do not restart it', async () => {
     const defaults = await renderChart();
     expect(checksum(defaults)).toMatch(/^[a-f0-9]{64}$/);
     expect(checksum(await renderChart([], ['api.replicaCount=3', 'postgresql.podLabels.team=wiki']))).toBe(checksum(defaults));
-    // A copy of the chart: one byte more in setup.sql, and, separately, a new version.
-    const copy = await mkdtemp(join(tmpdir(), 'wiki-chart-copy-'));
+  });
+
+  it('its pod template is the same after a version bump and a changed backup or restore script; a changed setup changes it', async () => {
+    const copy = await mkdtemp(join(tmpdir(), 'wiki-chart-next-'));
     try {
-      const render = async () => {
-        const result = await helm(['template', RELEASE, join(copy, 'wiki-chart'), '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION]);
-        expect(result.ok, result.output).toBe(true);
-        return parseAllDocuments(result.output)
-          .map((document) => document.toJS() as K8sObject)
-          .filter((object) => object !== null);
-      };
-      await cp(CHART_DIR, join(copy, 'wiki-chart'), { recursive: true });
-      const chartYaml = join(copy, 'wiki-chart', 'Chart.yaml');
+      await cp(CHART_DIR, copy, { recursive: true });
+      const chartYaml = join(copy, 'Chart.yaml');
       await writeFile(chartYaml, (await readFile(chartYaml, 'utf8')).replace(/^version: .*$/m, 'version: 99.0.0'));
-      expect(checksum(await render())).toBe(checksum(defaults));
-      await appendFile(join(copy, 'wiki-chart', 'postgresql', 'setup.sql'), '\n');
-      expect(checksum(await render())).not.toBe(checksum(defaults));
+      await appendFile(join(copy, 'postgresql', 'backup.sh'), '# a change to the backup only\n');
+      await appendFile(join(copy, 'postgresql', 'restore.sh'), '# a change to the restore only\n');
+      const before = await podTemplate(CHART_DIR);
+      expect(await podTemplate(copy)).toEqual(before);
+
+      await appendFile(join(copy, 'postgresql', 'setup.sql'), '-- a change to the setup\n');
+      expect(await podTemplate(copy)).not.toEqual(before);
     } finally {
       await rm(copy, { recursive: true, force: true });
     }

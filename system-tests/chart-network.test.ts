@@ -162,6 +162,12 @@ describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => 
         'backup -> postgresql:5432/TCP',
         ...dns('backup'),
         ...dns('api'),
+        // The database-credentials hook: the Kubernetes API (its address varies, so any
+        // HTTPS address is open to it), and nothing reaches it.
+        'credentials -> Kubernetes API:443/TCP',
+        'credentials -> Kubernetes API:6443/TCP',
+        'credentials -> a receiver on the internet:443/TCP',
+        ...dns('credentials'),
         ...dns('grafana'),
         'grafana -> prometheus:9090/TCP',
         'ingress controller -> api:8000/TCP',

@@ -52,7 +52,7 @@ describe('`helm install --wait` on a cluster whose StorageClass binds a volume a
     expect(postgresql.containers[0].volumeMounts).toContainEqual({ name: backupsVolume.name, mountPath: '/backups', readOnly: true });
 
     const postgresqlLabels = byKind(objects, 'StatefulSet')[0]!.spec.selector.matchLabels;
-    for (const workload of [byKind(objects, 'CronJob')[0]!, byKind(objects, 'Job')[0]!]) {
+    for (const workload of [byKind(objects, 'CronJob')[0]!, componentObject(objects, 'Job', 'backup')!]) {
       expect(podSpecOf(workload).affinity, workload.kind).toEqual({
         podAffinity: {
           requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: postgresqlLabels }, topologyKey: 'kubernetes.io/hostname' }],
@@ -110,7 +110,7 @@ describe('the restore Job cannot run again by accident', () => {
   });
 
   it("rendered for `kubectl apply` or a first `helm install`, it is a post-install hook: never one of the release's objects, so no upgrade or rollback re-creates it", async () => {
-    const job = byKind(await renderChart([], ['postgresql.backup.restore.file=latest']), 'Job')[0]!;
+    const job = componentObject(await renderChart([], ['postgresql.backup.restore.file=latest']), 'Job', 'backup')!;
     expect(job.metadata.annotations).toMatchObject({ 'helm.sh/hook': 'post-install', 'helm.sh/hook-delete-policy': 'before-hook-creation' });
     expect(job.spec.backoffLimit).toBe(0);
   });

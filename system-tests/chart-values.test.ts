@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { appendFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { CHART_DIR, helm, KUBE_VERSION, NAMESPACE, RELEASE, REPO_ROOT, renderChart } from './support/helm.js';
 import { memoryBytes } from './support/quantity.js';
 import { podSpecOf } from './support/kubernetes.js';
 import { byKind, CI_DIR, componentObject, componentObjects } from './support/rendered.js';
+import { generatedDatabaseSecret } from './support/chart-env.js';
 
 // The chart's values, checked without a cluster: values.yaml documents every key,
 // values.schema.json refuses what cannot work with a clear message, and each value
@@ -47,14 +46,14 @@ describe('values.yaml', () => {
 });
 
 describe('what `helm uninstall` keeps (docs/OPERATIONS.md, section 5)', () => {
-  it("only the data: the StatefulSet's volume claim (Retain), the backups' claim and the generated passwords' Secret (resource-policy keep), under the names the document gives", async () => {
+  it("only the data: the StatefulSet's volume claim (Retain), the backups' claim (resource-policy keep) and the generated passwords' Secret (not the release's), under the names the document gives", async () => {
     const objects = await renderChart();
     const doc = readFileSync(join(REPO_ROOT, 'docs', 'OPERATIONS.md'), 'utf8');
     const kept = objects.filter((object) => object.metadata.annotations?.['helm.sh/resource-policy'] === 'keep');
-    expect(kept.map((object) => `${object.kind}/${object.metadata.name}`).sort()).toEqual([
-      `PersistentVolumeClaim/${RELEASE}-wiki-chart-postgresql-backups`,
-      `Secret/${RELEASE}-wiki-chart-database`,
-    ]);
+    expect(kept.map((object) => `${object.kind}/${object.metadata.name}`).sort()).toEqual([`PersistentVolumeClaim/${RELEASE}-wiki-chart-postgresql-backups`]);
+    // The passwords' Secret is made by the database-credentials hook Job, not rendered: uninstall never deletes it.
+    expect(componentObjects(objects, 'Secret', 'database')).toEqual([]);
+    expect(generatedDatabaseSecret(objects)!.metadata.name).toBe(`${RELEASE}-wiki-chart-database`);
     expect(doc).toContain(`\`kubectl delete secret -n wiki ${RELEASE}-wiki-chart-database\``);
     expect(doc).toContain(`\`kubectl delete pvc -n wiki ${RELEASE}-wiki-chart-postgresql-backups\``);
     const statefulSet = byKind(objects, 'StatefulSet')[0]!;
@@ -194,13 +193,23 @@ describe('templating details', () => {
     expect(passwordOf(podSpecOf(componentObject(objects, 'Deployment', 'api')!).containers[0], 'PGPASSWORD')).toEqual(passwordOf(setup, 'API_PASSWORD'));
   });
 
-  it('the generated Secret is kept on uninstall and holds a 32-character password for each role, each different', async () => {
-    const secret = componentObject(await renderChart(), 'Secret', 'database')!;
-    expect(secret.metadata.annotations['helm.sh/resource-policy']).toBe('keep');
-    expect(Object.keys(secret.data).sort()).toEqual(['backup-password', 'monitoring-password', 'password', 'postgres-password']);
-    const passwords = Object.values(secret.data as Record<string, string>).map((value) => Buffer.from(value, 'base64').toString());
-    for (const password of passwords) expect(password).toMatch(/^[A-Za-z0-9]{32}$/);
-    expect(new Set(passwords).size).toBe(4);
+  it("the database-credentials hook Job: before every install and upgrade, for every role's key, with the API's image", async () => {
+    const objects = await renderChart();
+    const job = componentObject(objects, 'Job', 'credentials')!;
+    expect(job.metadata.annotations).toMatchObject({
+      'helm.sh/hook': 'pre-install,pre-upgrade',
+      'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded',
+    });
+    const container = podSpecOf(job).containers[0];
+    expect(container.image).toBe(podSpecOf(componentObject(objects, 'Deployment', 'api')!).containers[0].image);
+    expect(container.command.slice(0, 3)).toEqual(['node', '--input-type=module', '-e']);
+    expect(container.command[3]).toBe(readFileSync(join(CHART_DIR, 'postgresql', 'credentials.mjs'), 'utf8'));
+    const env = Object.fromEntries(container.env.map((variable: { name: string; value: string }) => [variable.name, variable.value]));
+    expect(env.KEYS).toBe('password,postgres-password,monitoring-password,backup-password');
+    expect(env.SECRET_NAME).toBe(`${RELEASE}-wiki-chart-database`);
+    // With an existing Secret, or an external database, there is nothing to generate.
+    expect(componentObjects(await renderChart([join(CI_DIR, 'existing-secret-values.yaml')]), 'Job', 'credentials')).toEqual([]);
+    expect(componentObjects(await renderChart([join(CI_DIR, 'external-database-values.yaml')]), 'Job', 'credentials')).toEqual([]);
   });
 
   it('the same key for two roles is refused', async () => {
@@ -232,44 +241,5 @@ describe('templating details', () => {
     // The backup on demand names the CronJob the chart renders.
     const cronJob = byKind(await renderChart(), 'CronJob')[0]!;
     expect(result.output).toContain(`kubectl create job --namespace ${NAMESPACE} --from=cronjob/${cronJob.metadata.name} backup-now`);
-  });
-});
-
-// PostgreSQL runs as one pod: replacing it is an outage. Its pod template must change
-// only when what the pod runs changes, never with the chart's version (a label) or a
-// script only the backup uses (the scripts ConfigMap's checksum).
-describe("PostgreSQL's pod template across chart versions", () => {
-  async function podTemplate(chartDir: string): Promise<unknown> {
-    const result = await helm([
-      'template',
-      RELEASE,
-      chartDir,
-      '--namespace',
-      NAMESPACE,
-      '--kube-version',
-      KUBE_VERSION,
-      '--show-only',
-      'templates/postgresql-statefulset.yaml',
-    ]);
-    expect(result.ok, result.output).toBe(true);
-    return (parseAllDocuments(result.output)[0]!.toJS() as { spec: { template: unknown } }).spec.template;
-  }
-
-  it('is the same after a version bump and a changed backup or restore script; a changed setup changes it', async () => {
-    const copy = await mkdtemp(join(tmpdir(), 'wiki-chart-next-'));
-    try {
-      await cp(CHART_DIR, copy, { recursive: true });
-      const chartYaml = join(copy, 'Chart.yaml');
-      await writeFile(chartYaml, (await readFile(chartYaml, 'utf8')).replace(/^version: .*$/m, 'version: 99.0.0'));
-      await appendFile(join(copy, 'postgresql', 'backup.sh'), '# a change to the backup only\n');
-      await appendFile(join(copy, 'postgresql', 'restore.sh'), '# a change to the restore only\n');
-      const before = await podTemplate(CHART_DIR);
-      expect(await podTemplate(copy)).toEqual(before);
-
-      await appendFile(join(copy, 'postgresql', 'setup.sql'), '-- a change to the setup\n');
-      expect(await podTemplate(copy)).not.toEqual(before);
-    } finally {
-      await rm(copy, { recursive: true, force: true });
-    }
   });
 });

@@ -193,13 +193,21 @@ const NAMESPACED = /(^|\s)(-n\s?\S|--namespace[= ]\S|-A\b|--all-namespaces)/;
 
 export function clusterCommandsWithoutNamespace(markdown: string): string[] {
   const commands: string[] = [];
-  for (const block of markdown.matchAll(/```(?:bash|sh|shell|console)?\n([\s\S]*?)```/g)) {
-    for (const line of block[1]!.replace(/\\\n\s*/g, ' ').split('\n')) {
+  // Every fenced block, whatever its language, so that each closing fence is paired
+  // with its own opening one; only the shell's are read as commands.
+  const fenced = /```(\w*)\n([\s\S]*?)```/g;
+  for (const [, language, body] of markdown.matchAll(fenced)) {
+    if (!['', 'bash', 'sh', 'shell', 'console'].includes(language!)) continue;
+    for (const line of body!.replace(/\\\n\s*/g, ' ').split('\n')) {
       // Each command of a pipeline, list or substitution, without its comment.
       for (const part of line.replace(/\s#.*$/, '').split(/\s*(?:&&|\|\||;|\||\$\()\s*/)) commands.push(part.trim());
     }
   }
-  for (const span of markdown.matchAll(/`([^`\n]+)`/g)) commands.push(span[1]!.trim());
+  // Inline code outside the fenced blocks; a span may wrap onto the next line, as a
+  // paragraph's lines do.
+  for (const span of markdown.replace(fenced, '').matchAll(/`([^`]+?)`/g)) {
+    if (!span[1]!.includes('\n\n')) commands.push(span[1]!.replace(/\s*\n\s*/g, ' ').trim());
+  }
   return commands.filter((command) => /^(kubectl|helm) \S+ \S/.test(command) && !CLUSTER_WIDE.test(command) && !NAMESPACED.test(command));
 }
 
@@ -216,6 +224,11 @@ describe('the cluster commands of the documents', () => {
     expect(clusterCommandsWithoutNamespace('`kubectl get pods -n wiki`, `helm test wiki --namespace wiki`, `kubectl get pv`, `helm lint wiki-chart`')).toEqual(
       [],
     );
+    // Inline code that wraps onto the next line, and a block of another language before a shell one.
+    expect(clusterCommandsWithoutNamespace('Run `kubectl logs -l app=api\n--tail=100` first.')).toEqual(['kubectl logs -l app=api --tail=100']);
+    expect(
+      clusterCommandsWithoutNamespace('```yaml\na: 1\n```\n\nThen `helm template x | kubectl apply -n wiki -f -`.\n\n```bash\nkubectl get pods -n wiki\n```'),
+    ).toEqual([]);
   });
 
   it.each(DOCUMENTS.map((file) => file.slice(REPO_ROOT.length + 1)))('%s: every kubectl and helm command names the namespace', (file) => {

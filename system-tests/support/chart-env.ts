@@ -1,15 +1,49 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import pg from 'pg';
 import { join } from 'node:path';
 import { findPostgresBinaries, PostgresServer } from '@wiki/test-support/postgres';
 import { configMapData, type K8sObject } from './helm.js';
 
-/** Resolves a container's env and envFrom against the rendered ConfigMaps and Secrets. */
+const generatedSecrets = new WeakMap<K8sObject[], K8sObject>();
+
+/**
+ * The database Secret as the rendered database-credentials Job would leave it in a
+ * fresh namespace: a generated password (32 letters and digits) for each key it names.
+ * The chart does not render that Secret; the Job's script, tested on its own
+ * (credentials.test.ts), creates it in the cluster. One Secret per rendering, as one
+ * cluster keeps one.
+ */
+export function generatedDatabaseSecret(objects: K8sObject[]): K8sObject | undefined {
+  const cached = generatedSecrets.get(objects);
+  if (cached !== undefined) return cached;
+  const job = objects.find((object) => object.kind === 'Job' && object.metadata.labels?.['app.kubernetes.io/component'] === 'credentials');
+  if (job === undefined) return undefined;
+  const env = Object.fromEntries((job.spec.template.spec.containers[0].env as Array<{ name: string; value: string }>).map(({ name, value }) => [name, value]));
+  const password = () =>
+    randomBytes(24)
+      .toString('base64')
+      .replace(/[^A-Za-z0-9]/g, '')
+      .padEnd(32, '0')
+      .slice(0, 32);
+  const secret: K8sObject = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: env.SECRET_NAME!, labels: JSON.parse(env.SECRET_LABELS!) },
+    data: Object.fromEntries(env.KEYS!.split(',').map((key) => [key, Buffer.from(password()).toString('base64')])),
+  };
+  generatedSecrets.set(objects, secret);
+  return secret;
+}
+
+/** Resolves a container's env and envFrom against the rendered ConfigMaps and Secrets (and the Secret the credentials Job generates). */
 export function environmentOf(container: any, objects: K8sObject[]): Record<string, string> {
   const find = (kind: string, name: string) => {
     const object = objects.find((candidate) => candidate.kind === kind && candidate.metadata.name === name);
-    if (object === undefined) throw new Error(`${kind} ${name} is not rendered`);
-    return object;
+    if (object !== undefined) return object;
+    const generated = kind === 'Secret' ? generatedDatabaseSecret(objects) : undefined;
+    if (generated?.metadata.name === name) return generated;
+    throw new Error(`${kind} ${name} is not rendered`);
   };
   const env: Record<string, string> = {};
   for (const source of container.envFrom ?? []) {

@@ -153,10 +153,48 @@ still overrides it, so users of that chart keep their values file.
 {{- ternary .Values.postgresql.auth.secretKey .Values.externalDatabase.secretKey .Values.postgresql.enabled -}}
 {{- end -}}
 
-{{/* Whether the chart renders the database Secret itself (no existing Secret named). */}}
+{{/*
+Whether the chart renders the database Secret itself: only for an external database
+whose password is in externalDatabase.password. The chart's own PostgreSQL gets its
+generated passwords from the database-credentials Job instead (generatePasswords).
+*/}}
 {{- define "wiki-chart.database.createSecret" -}}
-{{- $existing := ternary .Values.postgresql.auth.existingSecret .Values.externalDatabase.existingSecret .Values.postgresql.enabled -}}
-{{- if not $existing -}}true{{- end -}}
+{{- if and (not .Values.postgresql.enabled) (not .Values.externalDatabase.existingSecret) -}}true{{- end -}}
+{{- end -}}
+
+{{/* Whether the database-credentials Job generates the chart's PostgreSQL passwords (no existing Secret named). */}}
+{{- define "wiki-chart.postgresql.generatePasswords" -}}
+{{- if and .Values.postgresql.enabled (not .Values.postgresql.auth.existingSecret) -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+The keys of the database Secret the chart's PostgreSQL needs, one per role, as a JSON
+list: the API's, the superuser's, and the exporter's and the backup's when they are on.
+*/}}
+{{- define "wiki-chart.postgresql.secretKeys" -}}
+{{- $keys := list .Values.postgresql.auth.secretKey .Values.postgresql.auth.superuserSecretKey -}}
+{{- if include "wiki-chart.postgresql.metricsEnabled" . }}{{ $keys = append $keys .Values.postgresql.metrics.secretKey }}{{ end -}}
+{{- if include "wiki-chart.postgresql.backupEnabled" . }}{{ $keys = append $keys .Values.postgresql.backup.secretKey }}{{ end -}}
+{{- if ne (len $keys) (len (uniq $keys)) -}}
+{{- fail (printf "the database Secret's keys must differ, but they are %v (postgresql.auth.secretKey, auth.superuserSecretKey, metrics.secretKey, backup.secretKey)" $keys) -}}
+{{- end -}}
+{{- toJson $keys -}}
+{{- end -}}
+
+{{- define "wiki-chart.credentials.fullname" -}}
+{{- printf "%s-database-credentials" (include "wiki-chart.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The annotations of the database-credentials hook's objects: run before every install
+and upgrade (Argo CD runs them as PreSync hooks), replaced at the next run, and
+deleted once they succeeded, so that no account able to write Secrets stays behind.
+Usage: include "wiki-chart.credentials.hookAnnotations" (dict "weight" "-10")
+*/}}
+{{- define "wiki-chart.credentials.hookAnnotations" -}}
+helm.sh/hook: pre-install,pre-upgrade
+helm.sh/hook-weight: {{ .weight | quote }}
+helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
 {{- end -}}
 
 {{/*
@@ -165,16 +203,15 @@ password rolls them (environment variables are read only when a container starts
 externalDatabase.password when the chart stores it; the data of an existing Secret as
 `lookup` reads it from the cluster at install or upgrade time (after changing the
 Secret, run `helm upgrade` to roll the pods; `helm template` sees no cluster and hashes
-nothing). A generated password is not hashed: it never changes (`lookup` keeps it), and
-hashing a freshly generated one would roll the pods on the first upgrade for nothing.
+nothing). A generated password is not hashed: it never changes (the database-credentials Job
+keeps it), and hashing a freshly generated one would roll the pods on the first upgrade
+for nothing.
 */}}
 {{- define "wiki-chart.database.passwordChecksum" -}}
 {{- $password := "" -}}
 {{- if include "wiki-chart.database.createSecret" . -}}
-{{- if not .Values.postgresql.enabled -}}
 {{- $password = .Values.externalDatabase.password -}}
-{{- end -}}
-{{- else -}}
+{{- else if not (include "wiki-chart.postgresql.generatePasswords" .) -}}
 {{- $secret := lookup "v1" "Secret" .Release.Namespace (include "wiki-chart.database.secretName" .) -}}
 {{- $password = dig "data" (include "wiki-chart.database.secretKey" .) "" $secret -}}
 {{- end -}}
