@@ -156,7 +156,8 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
       for (const { configMap } of volumes.filter((volume) => volume.configMap))
         expect(named(objects, 'ConfigMap', configMap.name), configMap.name).toBeDefined();
       for (const { secret } of volumes.filter((volume) => volume.secret)) {
-        expect(named(objects, 'Secret', secret.secretName) ?? secretsByValue.includes(secret.secretName), secret.secretName).toBeTruthy();
+        const generated = generatedDatabaseSecret(objects)?.metadata.name === secret.secretName;
+        expect(named(objects, 'Secret', secret.secretName) ?? (generated || secretsByValue.includes(secret.secretName)), secret.secretName).toBeTruthy();
       }
       for (const { persistentVolumeClaim } of volumes.filter((volume) => volume.persistentVolumeClaim)) {
         const claim = persistentVolumeClaim.claimName;

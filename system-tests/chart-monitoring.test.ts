@@ -109,7 +109,7 @@ describe('PostgreSQL operations (phase 11)', () => {
     const objects = await renderChart();
     const pod = byKind(objects, 'StatefulSet')[0]!.spec.template.spec;
     expect(pod.initContainers.map((container: { name: string }) => container.name)).toEqual(['setup']);
-    expect(pod.containers.map((container: { name: string }) => container.name)).toEqual(['postgresql', 'postgres-exporter']);
+    expect(pod.containers.map((container: { name: string }) => container.name)).toEqual(['postgresql', 'passwords', 'postgres-exporter']);
     expect(pod.volumes.find((volume: { name: string }) => volume.name === 'shm').emptyDir).toEqual({ medium: 'Memory', sizeLimit: '512Mi' });
     expect(scrapeJobs(objects)).toEqual(['prometheus', 'wiki-api', 'postgresql', 'alertmanager']);
     const cronJob = byKind(objects, 'CronJob')[0]!;
@@ -125,7 +125,10 @@ describe('PostgreSQL operations (phase 11)', () => {
 
   it('the exporter off: no sidecar, scrape job, PodMonitor or PostgreSQL rules; backups off: no CronJob, volume or backup alert', async () => {
     const objects = await renderChart([], ['postgresql.metrics.enabled=false', 'postgresql.backup.enabled=false', 'api.metrics.podMonitor.enabled=true']);
-    expect(byKind(objects, 'StatefulSet')[0]!.spec.template.spec.containers.map((container: { name: string }) => container.name)).toEqual(['postgresql']);
+    expect(byKind(objects, 'StatefulSet')[0]!.spec.template.spec.containers.map((container: { name: string }) => container.name)).toEqual([
+      'postgresql',
+      'passwords',
+    ]);
     expect(scrapeJobs(objects)).not.toContain('postgresql');
     expect(byKind(objects, 'PodMonitor').map((monitor) => monitor.metadata.labels['app.kubernetes.io/component'])).toEqual(['api']);
     expect(Object.keys(rulesOf(objects))).not.toContain('postgresql.yaml');
@@ -137,10 +140,9 @@ describe('PostgreSQL operations (phase 11)', () => {
     expect(rulesOf(backupOff)['postgresql.yaml']).not.toContain('PostgresqlBackupMissing');
     expect(rulesOf(backupOff)['postgresql.yaml']).toContain('PostgresqlDown');
     // The exporter without backups reads no backup records.
-    expect(byKind(backupOff, 'StatefulSet')[0]!.spec.template.spec.containers[1].args).toEqual([
-      '--web.listen-address=:9187',
-      '--collector.database_wraparound',
-    ]);
+    expect(
+      byKind(backupOff, 'StatefulSet')[0]!.spec.template.spec.containers.find((container: { name: string }) => container.name === 'postgres-exporter').args,
+    ).toEqual(['--web.listen-address=:9187', '--collector.database_wraparound']);
   });
 
   it("with the PodMonitor option, PostgreSQL's exporter gets one too, with the job name the rules use", async () => {

@@ -188,7 +188,10 @@ describe('templating details', () => {
     expect(passwordOf(setup, 'POSTGRES_PASSWORD')).toEqual({ name: 'wiki-db-credentials', key: 'postgres-password' });
     expect(passwordOf(setup, 'MONITORING_PASSWORD')).toEqual({ name: 'wiki-db-credentials', key: 'monitoring-password' });
     expect(passwordOf(setup, 'BACKUP_PASSWORD')).toEqual({ name: 'wiki-db-credentials', key: 'backup-password' });
-    expect(passwordOf(pod.containers[1], 'DATA_SOURCE_PASS')).toEqual(passwordOf(setup, 'MONITORING_PASSWORD'));
+    const exporter = pod.containers.find((container: { name: string }) => container.name === 'postgres-exporter');
+    expect(passwordOf(exporter, 'DATA_SOURCE_PASS')).toEqual(passwordOf(setup, 'MONITORING_PASSWORD'));
+    // The passwords container watches the same Secret.
+    expect(pod.volumes.find((volume: { name: string }) => volume.name === 'credentials').secret.secretName).toBe('wiki-db-credentials');
     expect(passwordOf(podSpecOf(byKind(objects, 'CronJob')[0]!).containers[0], 'PGPASSWORD')).toEqual(passwordOf(setup, 'BACKUP_PASSWORD'));
     expect(passwordOf(podSpecOf(componentObject(objects, 'Deployment', 'api')!).containers[0], 'PGPASSWORD')).toEqual(passwordOf(setup, 'API_PASSWORD'));
   });

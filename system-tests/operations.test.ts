@@ -5,11 +5,20 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '@wiki/test-support/http';
 import { findPostgresBinaries, type PostgresServer } from '@wiki/test-support/postgres';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { runNode, SERVER_SCRIPT, startService, type ServiceProcess } from '@wiki/test-support/service';
 import { everything, type Post, type User } from '@wiki/test-support/api';
 import { runCommand } from '@wiki/test-support/run-command';
 import { sleep } from '@wiki/test-support/wait';
-import { apiEnvironment, asRole, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
+import {
+  apiEnvironment,
+  asRole,
+  generatedDatabaseSecret,
+  pointedAt,
+  postgresMissing,
+  startChartDatabase,
+  startPasswordsContainer,
+} from './support/chart-env.js';
+import { componentObject } from './support/rendered.js';
 import { REPO_ROOT, renderChart, type K8sObject } from './support/helm.js';
 import { skipLoudly } from './support/skip.js';
 
@@ -20,6 +29,8 @@ import { skipLoudly } from './support/skip.js';
 
 const skip = skipLoudly(postgresMissing(), 'the operations tests are');
 const OPERATIONS = readFileSync(join(REPO_ROOT, 'docs', 'OPERATIONS.md'), 'utf8');
+/** The API's init container's command (wait-for-database), beside the server's. */
+const WAIT_SCRIPT = SERVER_SCRIPT.replace(/server\.js$/, 'wait-for-database.js');
 
 /** The ```sql blocks of docs/OPERATIONS.md, in order. */
 function documentedSql(): string[] {
@@ -38,6 +49,10 @@ describe.skipIf(skip)("docs/OPERATIONS.md, run against real PostgreSQL servers s
   const pgBin = (tool: string) => join(findPostgresBinaries()!, tool);
 
   let objects: K8sObject[];
+  let initEnv: Record<string, string>;
+  /** The API's key in the database Secret (postgresql.auth.secretKey). */
+  let apiKey: string;
+  const stopAfterwards: Array<() => Promise<void>> = [];
 
   /** A server set up as the chart's, its API role's password that of `withEnv`. */
   async function database(withEnv: Record<string, string>): Promise<PostgresServer> {
@@ -54,10 +69,14 @@ describe.skipIf(skip)("docs/OPERATIONS.md, run against real PostgreSQL servers s
 
   beforeAll(async () => {
     objects = await renderChart();
-    ({ api: env } = apiEnvironment(objects));
+    ({ api: env, init: initEnv } = apiEnvironment(objects));
+    apiKey = componentObject(objects, 'Deployment', 'api')!.spec.template.spec.containers[0].env.find(
+      (variable: { name: string }) => variable.name === 'PGPASSWORD',
+    ).valueFrom.secretKeyRef.key;
     workDir = await mkdtemp(join(tmpdir(), 'wiki-operations-'));
   });
   afterAll(async () => {
+    for (const stop of stopAfterwards) await stop();
     await Promise.all(services.map((service) => service.stop('SIGKILL')));
     await Promise.all(servers.map((server) => server.destroy()));
     if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -156,87 +175,108 @@ describe.skipIf(skip)("docs/OPERATIONS.md, run against real PostgreSQL servers s
     expect((await http.get('/user/1')).status).toBe(500);
   });
 
-  it('section 4: the password rotated under load from 8 writers: no 500, every acknowledged user kept', { timeout: 120_000 }, async () => {
-    const server = await database(env);
-    const pods = [await api(server, env), await api(server, env)];
-    // A stand-in for the API Service: requests go to the pods that are in it; a pod
-    // leaves it before it stops (its readiness turns 503) and joins once it answers.
-    const inService = new Set([0, 1]);
-    const acknowledged = new Map<number, string>();
-    const statuses = new Map<number, number>();
-    const failures: string[] = [];
-    // Per pod: requests sent and not yet answered, and users acknowledged.
-    const inFlight = [0, 0];
-    const acknowledgedBy = [0, 0];
-    let running = true;
-    const writer = async (w: number) => {
-      for (let n = 0; running; n++) {
-        const candidates = [...inService];
-        const index = candidates[n % candidates.length]!;
-        const pod = pods[index]!;
-        const name = `writer ${w} user ${n}`;
-        inFlight[index]!++;
-        try {
-          const response = await fetch(`${pod.baseUrl}/users`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ name }),
-            signal: AbortSignal.timeout(10_000),
-          });
-          statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
-          const body = (await response.json()) as { id: number };
-          if (response.status === 200) {
-            acknowledged.set(body.id, name);
-            acknowledgedBy[index]!++;
-          } else if (response.status === 503)
-            await sleep(50); // a client retrying after Retry-After, sooner
-          else failures.push(`${response.status} ${JSON.stringify(body)}`);
-        } catch (error) {
-          failures.push(`${pod.baseUrl}: ${(error as Error).message}`);
-        } finally {
-          inFlight[index]!--;
+  it(
+    'section 4: the password rotated under load from 8 writers, by the Secret and a restart: no 500, every acknowledged user kept',
+    { timeout: 120_000 },
+    async () => {
+      const server = await database(env);
+      // PostgreSQL's passwords container, watching the Secret the pods were started with.
+      const secretData = { ...generatedDatabaseSecret(objects)!.data, [apiKey]: Buffer.from(env.PGPASSWORD!).toString('base64') };
+      const passwords = await startPasswordsContainer(server, objects, secretData);
+      stopAfterwards.push(passwords.stop);
+      const pods = [await api(server, env), await api(server, env)];
+      // A stand-in for the API Service: requests go to the pods that are in it; a pod
+      // leaves it before it stops (its readiness turns 503) and joins once it answers.
+      const inService = new Set([0, 1]);
+      const acknowledged = new Map<number, string>();
+      const statuses = new Map<number, number>();
+      const failures: string[] = [];
+      // Per pod: requests sent and not yet answered, and users acknowledged.
+      const inFlight = [0, 0];
+      const acknowledgedBy = [0, 0];
+      let running = true;
+      const writer = async (w: number) => {
+        for (let n = 0; running; n++) {
+          const candidates = [...inService];
+          const index = candidates[n % candidates.length]!;
+          const pod = pods[index]!;
+          const name = `writer ${w} user ${n}`;
+          inFlight[index]!++;
+          try {
+            const response = await fetch(`${pod.baseUrl}/users`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ name }),
+              signal: AbortSignal.timeout(10_000),
+            });
+            statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+            const body = (await response.json()) as { id: number };
+            if (response.status === 200) {
+              acknowledged.set(body.id, name);
+              acknowledgedBy[index]!++;
+            } else if (response.status === 503)
+              await sleep(50); // a client retrying after Retry-After, sooner
+            else failures.push(`${response.status} ${JSON.stringify(body)}`);
+          } catch (error) {
+            failures.push(`${pod.baseUrl}: ${(error as Error).message}`);
+          } finally {
+            inFlight[index]!--;
+          }
         }
+      };
+      const writers = Array.from({ length: 8 }, (_, w) => writer(w));
+      await expect.poll(() => Math.min(...acknowledgedBy), { timeout: 30_000 }).toBeGreaterThan(10);
+
+      // The documented commands: the Secret patched, then the API restarted.
+      const newPassword = 'rotated-password-0f3a9c';
+      expect(OPERATIONS).toContain('kubectl patch secret -n wiki wiki-wiki-chart-database --type merge');
+      expect(OPERATIONS).toContain('kubectl rollout restart -n wiki deployment/wiki-wiki-chart-api');
+      // A new pod's init container, started before PostgreSQL has the new password (the
+      // rollout may start one first): it waits, refused, until the Secret's change reaches
+      // PostgreSQL, and then lets the pod start.
+      const initContainer = runNode(WAIT_SCRIPT, pointedAt(server, { ...initEnv, PGPASSWORD: newPassword }));
+      await expect
+        .poll(() => initContainer.logLines().filter((line) => line.msg === 'waiting for the database').length, { timeout: 20_000 })
+        .toBeGreaterThan(0);
+      await passwords.setKey(apiKey, newPassword);
+      expect((await initContainer.exited).code).toBe(0);
+      expect(initContainer.logLines().some((line) => line.msg === 'database is ready')).toBe(true);
+      expect(passwords.output()).toContain("passwords: the database Secret changed: every role's password is now the Secret's");
+      // The worst case after it: every session of the old password ended, so every pod
+      // must log in again, with the password it still has, and is refused.
+      await server.terminateBackends(env.PGDATABASE!);
+      await expect.poll(() => statuses.get(503) ?? 0, { timeout: 30_000, message: 'the old password refused' }).toBeGreaterThan(0);
+      const refusedBeforeRestart = statuses.get(503) ?? 0;
+
+      // The restart: the pods replaced one at a time, with the new password. Each leaves the
+      // Service, its requests already sent finish, it restarts, and it is back in once
+      // it has acknowledged writes again.
+      for (const index of [0, 1]) {
+        inService.delete(index);
+        await expect.poll(() => inFlight[index], { timeout: 15_000 }).toBe(0);
+        const port = Number(new URL(pods[index]!.baseUrl).port);
+        await pods[index]!.stop();
+        pods[index] = await api(server, { ...env, PGPASSWORD: newPassword }, port);
+        const before = acknowledgedBy[index]!;
+        inService.add(index);
+        await expect
+          .poll(() => acknowledgedBy[index]! - before, { timeout: 30_000, message: `pod ${index} serving with the new password` })
+          .toBeGreaterThan(10);
       }
-    };
-    const writers = Array.from({ length: 8 }, (_, w) => writer(w));
-    await expect.poll(() => Math.min(...acknowledgedBy), { timeout: 30_000 }).toBeGreaterThan(10);
+      running = false;
+      await Promise.all(writers);
 
-    // Step 1 needs nothing here: the new password is what the restarted pods get.
-    // Step 2, and the worst case after it: every session of the old password ended,
-    // so every pod must log in again, with the password it still has, and is refused.
-    const newPassword = 'rotated-password-0f3a9c';
-    expect(OPERATIONS).toContain('ALTER ROLE wiki PASSWORD');
-    await server.query(`ALTER ROLE "${env.PGUSER}" PASSWORD '${newPassword}'`);
-    await server.terminateBackends(env.PGDATABASE!);
-    await expect.poll(() => statuses.get(503) ?? 0, { timeout: 30_000, message: 'the old password refused' }).toBeGreaterThan(0);
-    const refusedBeforeRestart = statuses.get(503) ?? 0;
-
-    // Step 3: the pods restarted one at a time with the new password. Each leaves the
-    // Service, its requests already sent finish, it restarts, and it is back in once
-    // it has acknowledged writes again.
-    for (const index of [0, 1]) {
-      inService.delete(index);
-      await expect.poll(() => inFlight[index], { timeout: 15_000 }).toBe(0);
-      const port = Number(new URL(pods[index]!.baseUrl).port);
-      await pods[index]!.stop();
-      pods[index] = await api(server, { ...env, PGPASSWORD: newPassword }, port);
-      const before = acknowledgedBy[index]!;
-      inService.add(index);
-      await expect.poll(() => acknowledgedBy[index]! - before, { timeout: 30_000, message: `pod ${index} serving with the new password` }).toBeGreaterThan(10);
-    }
-    running = false;
-    await Promise.all(writers);
-
-    console.log(
-      `password rotation under load: ${acknowledged.size} users acknowledged, statuses ${JSON.stringify(Object.fromEntries(statuses))}, ` +
-        `${refusedBeforeRestart} answers 503 while the old pods still had the old password`,
-    );
-    expect(failures).toEqual([]);
-    expect(statuses.get(500)).toBeUndefined();
-    expect(acknowledged.size).toBeGreaterThan(50);
-    const stored = await server.query<{ id: number; name: string }>(`SELECT id, name FROM users`, env.PGDATABASE);
-    const byId = new Map(stored.map((row) => [row.id, row.name]));
-    const lost = [...acknowledged].filter(([id, name]) => byId.get(id) !== name);
-    expect(lost).toEqual([]);
-  });
+      console.log(
+        `password rotation under load: ${acknowledged.size} users acknowledged, statuses ${JSON.stringify(Object.fromEntries(statuses))}, ` +
+          `${refusedBeforeRestart} answers 503 while the old pods still had the old password`,
+      );
+      expect(failures).toEqual([]);
+      expect(statuses.get(500)).toBeUndefined();
+      expect(acknowledged.size).toBeGreaterThan(50);
+      const stored = await server.query<{ id: number; name: string }>(`SELECT id, name FROM users`, env.PGDATABASE);
+      const byId = new Map(stored.map((row) => [row.id, row.name]));
+      const lost = [...acknowledged].filter(([id, name]) => byId.get(id) !== name);
+      expect(lost).toEqual([]);
+    },
+  );
 });

@@ -14,11 +14,13 @@ import {
   apiEnvironment,
   asRole,
   environmentOf,
+  generatedDatabaseSecret,
   pointedAt,
   postgresMissing,
   postgresqlSettings,
   runChartSetup,
   startChartDatabase,
+  startPasswordsContainer,
   writeChartScripts,
 } from './support/chart-env.js';
 import { runCommand } from '@wiki/test-support/run-command';
@@ -231,6 +233,43 @@ describe.skipIf(skip)("PostgreSQL as the chart's setup.sh makes it", () => {
     await server.start();
     expect(await server.query('SELECT rolname, rolsuper, rolconnlimit FROM pg_roles ORDER BY 1')).toEqual(rolesBefore);
   });
+
+  it(
+    'the passwords container sets a password changed in the Secret on the running server; a key missing from the Secret changes nothing, and it says so',
+    { timeout: 60_000 },
+    async () => {
+      const server = await database();
+      const sync = await startPasswordsContainer(server, objects, generatedDatabaseSecret(objects)!.data);
+      try {
+        const loginAs = (password: string) => asRole(server, env.PGUSER!, password, env.PGDATABASE!, 'SELECT 1 AS ok');
+
+        // A rotation: the Secret's file changes, as Kubernetes changes it.
+        await sync.setKey(sync.env.API_PASSWORD_KEY!, 'rotated-in-the-secret');
+        await until(
+          'the new password to be accepted',
+          20_000,
+          async () =>
+            await loginAs('rotated-in-the-secret').then(
+              () => true,
+              () => undefined,
+            ),
+        );
+        expect(sync.output()).toContain("passwords: the database Secret changed: every role's password is now the Secret's");
+        await expect(loginAs(env.PGPASSWORD!)).rejects.toThrow('password authentication failed');
+
+        // A key gone from the Secret would set an empty password: nothing is applied.
+        await sync.removeKey(sync.env.BACKUP_PASSWORD_KEY!);
+        await sync.setKey(sync.env.API_PASSWORD_KEY!, 'not-applied-while-a-key-is-missing');
+        await until('the missing key to be reported', 20_000, async () =>
+          sync.output().includes('passwords: not applying: missing or empty in the Secret') ? true : undefined,
+        );
+        await expect(loginAs('not-applied-while-a-key-is-missing')).rejects.toThrow('password authentication failed');
+        expect(await loginAs('rotated-in-the-secret')).toEqual([{ ok: 1 }]);
+      } finally {
+        await sync.stop();
+      }
+    },
+  );
 
   it('a setting PostgreSQL does not accept stops it from starting', async () => {
     const broken = await renderChart([], ['postgresql.config.max_wal_size=lots']);

@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import pg from 'pg';
 import { join } from 'node:path';
 import { findPostgresBinaries, PostgresServer } from '@wiki/test-support/postgres';
+import { until } from '@wiki/test-support/wait';
+import { startDaemon } from './daemon.js';
 import { configMapData, type K8sObject } from './helm.js';
 
 const generatedSecrets = new WeakMap<K8sObject[], K8sObject>();
@@ -142,4 +145,50 @@ export async function asRole(server: PostgresServer, user: string, password: str
   } finally {
     await connection.end();
   }
+}
+
+/** PostgreSQL's passwords container, as the pod runs it, and the Secret's files it watches. */
+export interface PasswordsContainer {
+  /** Writes one key of the mounted Secret, as Kubernetes updates it after the Secret changed. */
+  setKey: (key: string, value: string) => Promise<void>;
+  removeKey: (key: string) => Promise<void>;
+  /** The container's environment as rendered (the roles and their keys). */
+  env: Record<string, string>;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Runs the rendered passwords container's script (sync-passwords.sh) beside a server
+ * set up by `runChartSetup`, with the database Secret of `objects` mounted as files, as
+ * the pod does; it checks for a change every second instead of ten.
+ */
+export async function startPasswordsContainer(server: PostgresServer, objects: K8sObject[], secretData: Record<string, string>): Promise<PasswordsContainer> {
+  const container = postgresqlPod(objects).containers.find((candidate: { name: string }) => candidate.name === 'passwords');
+  if (container.command.join(' ') !== 'bash /scripts/sync-passwords.sh') throw new Error(`the passwords container runs ${container.command.join(' ')}`);
+  const folder = await mkdtemp(join(tmpdir(), 'wiki-credentials-'));
+  const mounted = join(folder, 'secret');
+  await mkdir(mounted);
+  for (const [key, value] of Object.entries(secretData)) await writeFile(join(mounted, key), Buffer.from(value, 'base64'));
+  const env = environmentOf(container, objects);
+  const daemon = startDaemon('bash', [join(server.dataDir, '..', 'scripts', 'sync-passwords.sh')], {
+    ...env,
+    PGHOST: join(server.dataDir, '..'),
+    PGPORT: String(server.port),
+    PASSWORDS_DIR: mounted,
+    HEARTBEAT: join(folder, 'heartbeat'),
+    INTERVAL_SECONDS: '1',
+    PATH: `${server.binDir}:${process.env.PATH}`,
+  });
+  await until('the passwords container to watch', 20_000, async () => (daemon.output().includes('passwords: watching') ? true : undefined));
+  return {
+    setKey: (key, value) => writeFile(join(mounted, key), value),
+    removeKey: (key) => rm(join(mounted, key)),
+    env,
+    output: daemon.output,
+    stop: async () => {
+      await daemon.kill();
+      await rm(folder, { recursive: true, force: true });
+    },
+  };
 }

@@ -1,36 +1,28 @@
--- Roles, passwords and grants, as this chart version wants them. Run by setup.sh as
--- the superuser at every start of PostgreSQL's pod, so every statement is
--- idempotent, and a password changed in the Secret takes effect at the next start.
--- Passwords come from the environment (\getenv), never from the command line.
+-- Roles and grants, as this chart version wants them. Run by setup.sh as the superuser
+-- at every start of PostgreSQL's pod, so every statement is idempotent. The passwords
+-- are set by passwords.sql, included below and also run, while PostgreSQL runs, by the
+-- pod's passwords container whenever the database Secret changes.
 
 -- Optional ones are empty unless set (the feature is off).
 \set monitoring_user ''
-\set monitoring_password ''
 \set backup_user ''
-\set backup_password ''
 \getenv database POSTGRES_DB
-\getenv superuser_password POSTGRES_PASSWORD
 \getenv api_user API_USER
-\getenv api_password API_PASSWORD
 \getenv monitoring_user MONITORING_USER
-\getenv monitoring_password MONITORING_PASSWORD
 \getenv backup_user BACKUP_USER
-\getenv backup_password BACKUP_PASSWORD
 SELECT :'monitoring_user' <> '' AS monitoring, :'backup_user' <> '' AS backup \gset
-
-ALTER ROLE postgres PASSWORD :'superuser_password';
 
 -- The API's role: it logs in and owns its own tables, nothing more. Not a superuser,
 -- so an injected statement cannot reach COPY ... TO PROGRAM (a shell), ALTER SYSTEM,
 -- or other databases' data.
 SELECT format('CREATE ROLE %I', :'api_user') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'api_user') \gexec
-ALTER ROLE :"api_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'api_password';
+ALTER ROLE :"api_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 
 \if :monitoring
 -- postgres_exporter's role: pg_monitor reads the statistics views and settings, and
 -- no table data. A few connections at most (the exporter uses one).
 SELECT format('CREATE ROLE %I', :'monitoring_user') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'monitoring_user') \gexec
-ALTER ROLE :"monitoring_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 3 PASSWORD :'monitoring_password';
+ALTER ROLE :"monitoring_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 3;
 GRANT pg_monitor TO :"monitoring_user";
 \endif
 
@@ -38,9 +30,12 @@ GRANT pg_monitor TO :"monitoring_user";
 -- The backup's role: pg_read_all_data reads every table (what pg_dump needs) and
 -- writes none. pg_dump uses one connection, then psql one to record the run.
 SELECT format('CREATE ROLE %I', :'backup_user') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'backup_user') \gexec
-ALTER ROLE :"backup_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 2 PASSWORD :'backup_password';
+ALTER ROLE :"backup_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 2;
 GRANT pg_read_all_data TO :"backup_user";
 \endif
+
+-- Every role's password, from the Secret (through the environment).
+\ir passwords.sql
 
 -- The API's database, owned by the superuser: only the roles granted below connect.
 SELECT format('CREATE DATABASE %I', :'database') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'database') \gexec
