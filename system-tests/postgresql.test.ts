@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -433,6 +432,18 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
     await until('the next second', 5_000, async () => (Math.floor(Date.now() / 1000) > now ? true : undefined));
   };
 
+  /** Runs backup.sh `count` times, each in a new second (dumps are named to the second) and each expected to succeed: the dumps they made, in order, and what they printed. */
+  async function backupsInARow(dir: string, count: number, overrides: Record<string, string>): Promise<Array<{ file: string; output: string }>> {
+    const runs: Array<{ file: string; output: string }> = [];
+    for (let i = 0; i < count; i++) {
+      await nextSecond();
+      const result = await backup(dir, overrides);
+      expect(result.ok, result.output).toBe(true);
+      runs.push({ file: /backup: \S+\/(\S+\.dump) /.exec(result.output)![1]!, output: result.output });
+    }
+    return runs;
+  }
+
   /** A volume of its own (a tmpfs of `bytes`), as the backups' PVC; undefined, loudly, where none can be mounted. */
   async function smallVolume(name: string, bytes: number): Promise<string | undefined> {
     const dir = await backupFolder(name);
@@ -548,13 +559,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
   it('keeps the newest BACKUP_KEEP backups, and records each good one', { timeout: 60_000 }, async () => {
     const dir = await backupFolder('rotation');
     const before = (await recordedRuns()).length;
-    const made: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      await nextSecond();
-      const result = await backup(dir, { BACKUP_KEEP: '2' });
-      expect(result.ok, result.output).toBe(true);
-      made.push(/backup: \S+\/(\S+\.dump) /.exec(result.output)![1]!);
-    }
+    const made = (await backupsInARow(dir, 3, { BACKUP_KEEP: '2' })).map((run) => run.file);
     expect(await dumps(dir)).toEqual(made.slice(1).sort());
     expect((await recordedRuns()).map((run) => run.file).slice(before)).toEqual(made);
   });
@@ -619,18 +624,17 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
     const dir = await backupFolder('locked');
     await writeFile(join(dir, '.lock'), '');
     await source.giveToServerUser(join(dir, '.lock'));
+    /** Whether another process holds the backups' lock: flock's own answer. */
+    const lockHeld = (held: boolean) => async () =>
+      (await runCommand('flock', ['--nonblock', join(dir, '.lock'), 'true']).then(
+        () => false,
+        () => true,
+      )) === held
+        ? true
+        : undefined;
     const holder = spawn('flock', ['--no-fork', join(dir, '.lock'), 'sleep', '60'], { stdio: 'ignore' });
     try {
-      await until('the lock to be held', 10_000, async () => (existsSync(join(dir, '.lock')) ? true : undefined));
-      await until(
-        'flock to hold it',
-        10_000,
-        async () =>
-          await runCommand('flock', ['--nonblock', join(dir, '.lock'), 'true']).then(
-            () => undefined,
-            () => true,
-          ),
-      );
+      await until('flock to hold the lock', 10_000, lockHeld(true));
       const before = (await recordedRuns()).length;
       const second = await backup(dir);
       expect(second.ok).toBe(false);
@@ -650,15 +654,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
     } finally {
       holder.kill();
     }
-    await until(
-      'the lock to be free',
-      10_000,
-      async () =>
-        await runCommand('flock', ['--nonblock', join(dir, '.lock'), 'true']).then(
-          () => true,
-          () => undefined,
-        ),
-    );
+    await until('the lock to be free', 10_000, lockHeld(false));
     expect((await backup(dir)).ok).toBe(true);
   });
 
@@ -667,15 +663,9 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
     await writeFile(join(dir, `.${env.PGDATABASE}-20260101T023000Z.dump.partial`), 'half a dump');
     await writeFile(join(dir, `${env.PGDATABASE}-2026-01-01.dump`), 'a dump copied in by hand');
     await source.giveToServerUser(join(dir, `.${env.PGDATABASE}-20260101T023000Z.dump.partial`));
-    const outputs: string[] = [];
-    for (let i = 0; i < 2; i++) {
-      await nextSecond();
-      const result = await backup(dir, { BACKUP_KEEP: '1' });
-      expect(result.ok, result.output).toBe(true);
-      outputs.push(result.output);
-    }
-    expect(outputs[0]).toContain(`backup: removing .${env.PGDATABASE}-20260101T023000Z.dump.partial, left by a run that was killed`);
-    const made = outputs.map((output) => /backup: \S+\/(\S+\.dump) /.exec(output)![1]!);
+    const runs = await backupsInARow(dir, 2, { BACKUP_KEEP: '1' });
+    expect(runs[0]!.output).toContain(`backup: removing .${env.PGDATABASE}-20260101T023000Z.dump.partial, left by a run that was killed`);
+    const made = runs.map((run) => run.file);
     expect(await readdir(dir)).toEqual(['.lock', `${env.PGDATABASE}-2026-01-01.dump`, made[1]!].sort());
   });
 
@@ -688,13 +678,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
     // Two dumps and half of a third.
     const dir = await smallVolume('two-dumps', Math.ceil((2.5 * size) / 4096) * 4096);
     if (dir === undefined) return;
-    const made: string[] = [];
-    for (let i = 0; i < 4; i++) {
-      await nextSecond();
-      const run = await backup(dir, { BACKUP_KEEP: '2' });
-      expect(run.ok, run.output).toBe(true);
-      made.push(/backup: \S+\/(\S+\.dump) /.exec(run.output)![1]!);
-    }
+    const made = (await backupsInARow(dir, 4, { BACKUP_KEEP: '2' })).map((run) => run.file);
     expect(await dumps(dir)).toEqual(made.slice(2).sort());
   });
 
