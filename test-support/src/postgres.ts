@@ -216,6 +216,50 @@ export class PostgresServer {
     return rows.filter((row) => row.terminated).length;
   }
 
+  /**
+   * A hot standby of this server, as a replica that has not been promoted: a base
+   * backup (pg_basebackup --write-recovery-conf, so it streams the primary's write-ahead
+   * log), started on a port of its own. It answers reads and refuses every write
+   * (read_only_sql_transaction) until `promote()`.
+   */
+  async startStandby(): Promise<PostgresServer> {
+    const dir = await mkdtemp(join(tmpdir(), 'wiki-pg-standby-'));
+    if (this.runAs !== undefined) await chown(dir, this.runAs.uid, this.runAs.gid);
+    const standby = new PostgresServer(
+      this.binDir,
+      join(dir, 'data'),
+      await freePort(),
+      this.runAs,
+      this.durable,
+      this.superuser,
+      this.password,
+      this.settings,
+    );
+    await this.runProgram(
+      join(this.binDir, 'pg_basebackup'),
+      [
+        '--pgdata',
+        standby.dataDir,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(this.port),
+        '--username',
+        this.superuser,
+        '--write-recovery-conf',
+        '--checkpoint=fast',
+      ],
+      { PGPASSWORD: this.password },
+    );
+    await standby.start();
+    return standby;
+  }
+
+  /** `pg_ctl promote`: a standby becomes a primary and takes writes. */
+  async promote(): Promise<void> {
+    await this.run('pg_ctl', ['--pgdata', this.dataDir, '--wait', 'promote']);
+  }
+
   /** Stops the server and deletes its folder. */
   async destroy(): Promise<void> {
     await this.stop().catch(() => {});

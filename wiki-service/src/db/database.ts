@@ -8,29 +8,62 @@ import { promisify } from 'node:util';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
-import { sqlState } from './errors.js';
+import { SQLSTATE_READ_ONLY_TRANSACTION, sqlState } from './errors.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
 import { PG_TYPE_INT8, PG_TYPE_TIMESTAMPTZ, parseInt8, parseTimestamptz, SESSION_UTC_OPTIONS, SET_SESSION_UTC } from './types.js';
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
-  /** Resolves when the database answers a trivial query; rejects otherwise. */
-  ping(): Promise<void>;
+  /**
+   * Resolves when the database answers, with whether it takes writes: false on a
+   * standby (in recovery) or a server set read-only. Rejects when it does not answer.
+   */
+  ping(): Promise<{ writable: boolean }>;
   /** Waits for running queries, then closes every connection. */
   close(): Promise<void>;
 }
 
 type WarnLogger = { warn(details: object, message: string): void };
 
+// Whether the server takes writes: one query, as cheap as SELECT 1. It runs for
+// readiness and /metrics, never per request.
+const READ_ONLY_CHECK = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::boolean AS read_only";
+
 export async function openDatabase(config: DatabaseConfig, log: WarnLogger): Promise<DatabaseHandle> {
-  const db = config.kind === 'pglite' ? await openPGlite(config.dataDir) : openPostgres(config, log);
+  if (config.kind === 'pglite') {
+    const db = await openPGlite(config.dataDir);
+    return {
+      db,
+      ping: async () => {
+        const { rows } = await sql.raw<{ read_only: boolean }>(READ_ONLY_CHECK).execute(db);
+        return { writable: rows[0]?.read_only === false };
+      },
+      close: () => db.destroy(),
+    };
+  }
+  const { db, pool } = openPostgres(config, log);
   return {
     db,
+    // On a connection of its own from the pool, so that a connection to a read-only
+    // server is dropped, not returned: the next check, and the next request, connect
+    // through the endpoint again, which may by then lead to the new primary.
     ping: async () => {
-      await sql`SELECT 1`.execute(db);
+      const connection = await pool.connect();
+      let readOnly = true;
+      try {
+        readOnly = (await connection.query<{ read_only: boolean }>(READ_ONLY_CHECK)).rows[0]?.read_only !== false;
+        return { writable: !readOnly };
+      } finally {
+        connection.release(readOnly);
+      }
     },
-    close: () => db.destroy(),
+    // Kysely ends the pool only if a query went through it; the checks above use the
+    // pool directly (wait-for-database runs nothing else), so it is ended here then.
+    close: async () => {
+      await db.destroy();
+      if (!pool.ending) await pool.end();
+    },
   };
 }
 
@@ -67,9 +100,9 @@ async function openPGlite(dataDir: string): Promise<Kysely<Database>> {
   return new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
 }
 
-function openPostgres(config: Extract<DatabaseConfig, { kind: 'postgres' }>, log: WarnLogger): Kysely<Database> {
+function openPostgres(config: Extract<DatabaseConfig, { kind: 'postgres' }>, log: WarnLogger): { db: Kysely<Database>; pool: pg.Pool } {
   const pool = new pg.Pool({
-    Client: config.preparedStatements ? PreparingClient : pg.Client,
+    Client: config.preparedStatements ? PreparingClient : ServiceClient,
     connectionString: config.connectionString,
     max: config.poolMax,
     // Fail fast when PostgreSQL is unreachable instead of queueing requests forever.
@@ -107,7 +140,26 @@ function openPostgres(config: Extract<DatabaseConfig, { kind: 'postgres' }>, log
     // discards it when it is released.
     client.on('error', () => {});
   });
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool };
+}
+
+/**
+ * A `pg` client that leaves the pool once a write is refused as read-only (25006). The
+ * server it is connected to is a standby: after a failover, a connection opened before
+ * the endpoint moved still reaches the old server, and would fail every write it is
+ * given. Ending it makes the pool drop it when it is released (pg-pool discards a
+ * client that is ending); the next connection goes through the endpoint again.
+ */
+class ServiceClient extends pg.Client {
+  override query(...args: unknown[]): never {
+    const result = (super.query as (...all: unknown[]) => unknown)(...args);
+    if (result instanceof Promise) {
+      result.catch((error: unknown) => {
+        if (sqlState(error) === SQLSTATE_READ_ONLY_TRANSACTION) this.end().catch(() => {});
+      });
+    }
+    return result as never;
+  }
 }
 
 /**
@@ -120,14 +172,14 @@ function openPostgres(config: Extract<DatabaseConfig, { kind: 'postgres' }>, log
  * A pooler in transaction mode (PgBouncer before 1.21) cannot keep a connection's
  * statements: DB_PREPARED_STATEMENTS=false turns this off there.
  */
-class PreparingClient extends pg.Client {
+class PreparingClient extends ServiceClient {
   // pg's query() has many overloads; only (text, values[, callback]) is rewritten.
   override query(...args: unknown[]): never {
     const [text, values, ...rest] = args;
     if (typeof text === 'string' && Array.isArray(values) && PREPARABLE.test(text)) {
-      return (super.query as (...all: unknown[]) => never)({ name: statementName(text), text, values }, ...rest);
+      return super.query({ name: statementName(text), text, values }, ...rest);
     }
-    return (super.query as (...all: unknown[]) => never)(...args);
+    return super.query(...args);
   }
 }
 

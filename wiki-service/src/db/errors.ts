@@ -7,6 +7,10 @@ const UNAVAILABLE_SQLSTATES = new Set([
   // request's fault: 503, and the client retries once the pod has been restarted.
   '28000', // invalid_authorization_specification
   '28P01', // invalid_password
+  // A write reached a server that takes none: a standby (the endpoint still points at
+  // it during a failover, or a demoted primary) or one set read-only. An outage with a
+  // name, not a bug: 503, and the connection leaves the pool (database.ts).
+  '25006', // read_only_sql_transaction
   '53300', // too_many_connections
   '57014', // query_canceled (statement_timeout)
   '57P01', // admin_shutdown
@@ -26,6 +30,7 @@ const UNAVAILABLE_MESSAGES = [
 ];
 
 export const SQLSTATE_FOREIGN_KEY_VIOLATION = '23503';
+export const SQLSTATE_READ_ONLY_TRANSACTION = '25006';
 
 export function sqlState(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;

@@ -9,9 +9,9 @@ import { Health, Readiness } from '../schemas.js';
 //   database outage would make Kubernetes restart every healthy replica.
 // - /ready (readiness): should traffic come here? Not while the database is
 //   unreachable, and not once shutdown has begun (so endpoints drop this pod first).
-// The same database check runs at every scrape of /metrics, as wiki_database_up, so
-// Prometheus sees what readiness sees without depending on who probes /ready (the
-// alert WikiApiDatabaseUnreachable, docs/PHASE10_ALERTING.md).
+// The same database check runs at every scrape of /metrics, as wiki_database_up and
+// wiki_database_read_only, so Prometheus sees what readiness sees without depending on
+// who probes /ready (the alert WikiApiDatabaseUnreachable, docs/PHASE10_ALERTING.md).
 
 // Longer than a healthy ping ever takes, shorter than the readiness probe's timeout
 // (3 s) and Prometheus's scrape timeout (10 s): a database that hangs must count as
@@ -32,17 +32,20 @@ export const health = fp(
       shuttingDown = true;
     });
 
-    async function databaseAnswers(): Promise<boolean> {
+    /** What the database check finds: no answer, an answer from a server that takes no writes, or a writable one. */
+    async function checkDatabase(): Promise<'unreachable' | 'read-only' | 'writable'> {
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<never>((_resolve, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${DATABASE_CHECK_TIMEOUT_MS} ms`)), DATABASE_CHECK_TIMEOUT_MS);
       });
       try {
-        await Promise.race([options.database.ping(), timedOut]);
-        return true;
+        const { writable } = await Promise.race([options.database.ping(), timedOut]);
+        if (writable) return 'writable';
+        app.log.warn('database check: the database is read-only (a standby, or set read-only)');
+        return 'read-only';
       } catch (error) {
         app.log.warn({ err: error }, 'database check: database unreachable');
-        return false;
+        return 'unreachable';
       } finally {
         clearTimeout(timer);
       }
@@ -53,7 +56,15 @@ export const health = fp(
       help: 'Whether the database answered a ping during this scrape (1) or not (0); /ready answers 503 while it does not',
       registers: [app.metrics.registry],
       async collect() {
-        this.set((await databaseAnswers()) ? 1 : 0);
+        this.set((await checkDatabase()) === 'unreachable' ? 0 : 1);
+      },
+    });
+    new Gauge({
+      name: 'wiki_database_read_only',
+      help: 'Whether the database answered this scrape as read-only (1: a standby, or set read-only; writes answer 503) or not (0); /ready answers 503 while it is',
+      registers: [app.metrics.registry],
+      async collect() {
+        this.set((await checkDatabase()) === 'read-only' ? 1 : 0);
       },
     });
 
@@ -75,8 +86,12 @@ export const health = fp(
         if (shuttingDown) {
           return reply.code(503).send({ status: 'not ready', detail: 'shutting down' });
         }
-        if (await databaseAnswers()) return { status: 'ready' as const };
-        return reply.code(503).send({ status: 'not ready', detail: 'database unreachable' });
+        const database = await checkDatabase();
+        if (database === 'writable') return { status: 'ready' as const };
+        // A read-only database serves reads, but every write would answer 503: traffic
+        // goes to pods whose database takes writes (during a failover, none, until the
+        // endpoint has moved).
+        return reply.code(503).send({ status: 'not ready', detail: database === 'read-only' ? 'database is read-only' : 'database unreachable' });
       },
     );
   },
