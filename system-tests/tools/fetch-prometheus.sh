@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # Fetches the Prometheus the chart deploys (3.x), promtool, Alertmanager (with
 # amtool) and postgres_exporter from Debian's unstable suite into
-# system-tests/.cache/prometheus/bin, and prints their versions. Nothing is installed system-wide: apt reads a sources list
-# of its own (this machine's Debian mirror, suite "unstable") into lists and caches
-# inside the cache folder, `apt-get download` fetches the three .deb files, and
-# `dpkg-deb -x` unpacks them. The binaries are static Go programs that run on
+# system-tests/.cache/prometheus/bin, and prints their versions. Nothing is installed
+# system-wide (tools/lib/debian-unstable.sh says how). The binaries are static Go programs that run on
 # bookworm's libc.
 #
 # Why: Debian 12's own `prometheus` is 2.42 and built without Kubernetes discovery,
@@ -24,6 +22,8 @@
 set -euo pipefail
 
 cache="$(cd "$(dirname "$0")/.." && pwd)/.cache/prometheus"
+# shellcheck source=../../tools/lib/debian-unstable.sh
+source "$(dirname "$0")/../../tools/lib/debian-unstable.sh"
 bin="$cache/bin"
 
 print_versions() {
@@ -55,39 +55,13 @@ if [[ "${1:-}" != "--refresh" && -x "$bin/prometheus" && -x "$bin/promtool" && -
   exit 0
 fi
 
-# The mirror this machine already uses for its own release, with the suite swapped.
-codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
-mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Created-By: Packages' |
-  awk -v release="$codename" '$2 == release { print $1; exit }')
-if [[ -z "$mirror" ]]; then
-  echo "fetch-prometheus: no Debian mirror for '$codename' in this machine's apt sources" >&2
-  exit 1
-fi
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-[[ -f "$keyring" ]] || { echo "fetch-prometheus: $keyring missing (apt-get install debian-archive-keyring)" >&2; exit 1; }
-
-apt_dir="$cache/apt"
-rm -rf "$apt_dir" "$cache/root" "$bin"
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs" "$cache/root" "$bin"
-echo "deb [signed-by=$keyring] $mirror unstable main" > "$apt_dir/sources.list"
-apt_options=(
-  -o "Dir::Etc::sourcelist=$apt_dir/sources.list"
-  -o Dir::Etc::sourceparts=/dev/null
-  -o "Dir::State::Lists=$apt_dir/lists"
-  -o "Dir::Cache=$apt_dir/cache"
-  -o APT::Sandbox::User=root
-)
-echo "fetch-prometheus: reading the unstable suite's package list"
-apt-get "${apt_options[@]}" update -qq
-(cd "$apt_dir/debs" && apt-get "${apt_options[@]}" download prometheus promtool prometheus-alertmanager prometheus-postgres-exporter)
-for deb in "$apt_dir"/debs/*.deb; do
-  dpkg-deb -x "$deb" "$cache/root"
-done
+rm -rf "$cache/root" "$bin"
+mkdir -p "$bin"
+download_from_unstable "$cache/apt" "$cache/root" prometheus promtool prometheus-alertmanager prometheus-postgres-exporter
 ln -s ../root/usr/bin/prometheus "$bin/prometheus"
 ln -s ../root/usr/bin/promtool "$bin/promtool"
 ln -s ../root/usr/bin/prometheus-alertmanager "$bin/alertmanager"
 ln -s ../root/usr/bin/amtool "$bin/amtool"
 ln -s ../root/usr/bin/prometheus-postgres-exporter "$bin/postgres_exporter"
-rm -rf "$apt_dir"
 install_alertmanager_templates
 print_versions
