@@ -41,12 +41,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-interface RunAs {
+export interface RunAs {
   uid: number;
   gid: number;
 }
 
-function postgresUserIfRoot(): RunAs | undefined {
+/** The system user servers (and programs that refuse root, like PgBouncer) run as: `postgres` when we are root. */
+export function postgresUserIfRoot(): RunAs | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const line = readFileSync('/etc/passwd', 'utf8')
     .split('\n')
@@ -184,8 +185,7 @@ export class PostgresServer {
    * the start is retried.
    */
   async killAndStart(): Promise<void> {
-    const pid = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    process.kill(pid, 'SIGKILL');
+    this.kill();
     const deadline = Date.now() + 30_000;
     for (;;) {
       try {
@@ -203,7 +203,7 @@ export class PostgresServer {
    * keeps its connections open but answers nothing, like a database on a hung host.
    */
   async setFrozen(frozen: boolean): Promise<void> {
-    const postmaster = readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]!;
+    const postmaster = String(this.postmasterPid());
     const stdout = await runCommand('pgrep', ['-P', postmaster]);
     for (const pid of [postmaster, ...stdout.split('\n').filter(Boolean)]) process.kill(Number(pid), frozen ? 'SIGSTOP' : 'SIGCONT');
   }
@@ -220,39 +220,62 @@ export class PostgresServer {
    * A hot standby of this server, as a replica that has not been promoted: a base
    * backup (pg_basebackup --write-recovery-conf, so it streams the primary's write-ahead
    * log), started on a port of its own. It answers reads and refuses every write
-   * (read_only_sql_transaction) until `promote()`.
+   * (read_only_sql_transaction) until `promote()`. Its `name` is the application_name
+   * it streams under (through cluster_name), the name `synchronous_standby_names` lists.
    */
-  async startStandby(): Promise<PostgresServer> {
+  async startStandby(name = 'standby'): Promise<PostgresServer> {
     const dir = await mkdtemp(join(tmpdir(), 'wiki-pg-standby-'));
     if (this.runAs !== undefined) await chown(dir, this.runAs.uid, this.runAs.gid);
-    const standby = new PostgresServer(
-      this.binDir,
-      join(dir, 'data'),
-      await freePort(),
-      this.runAs,
-      this.durable,
-      this.superuser,
-      this.password,
-      this.settings,
-    );
+    const standby = new PostgresServer(this.binDir, join(dir, 'data'), await freePort(), this.runAs, this.durable, this.superuser, this.password, [
+      ...this.settings.filter((setting) => !setting.startsWith('cluster_name=')),
+      `cluster_name=${name}`,
+    ]);
     await this.runProgram(
       join(this.binDir, 'pg_basebackup'),
-      [
-        '--pgdata',
-        standby.dataDir,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(this.port),
-        '--username',
-        this.superuser,
-        '--write-recovery-conf',
-        '--checkpoint=fast',
-      ],
+      ['--pgdata', standby.dataDir, ...this.connectionOptions(), '--write-recovery-conf', '--checkpoint=fast'],
       { PGPASSWORD: this.password },
     );
     await standby.start();
     return standby;
+  }
+
+  /**
+   * Brings a failed primary back as a standby of the server that replaced it, as an
+   * operator does (CloudNativePG runs pg_rewind too): pg_rewind winds back what this
+   * server wrote that the new primary never received (it runs crash recovery first
+   * after a kill -9; it needs wal_log_hints=on), then it starts streaming from
+   * `newPrimary`. The server must be stopped.
+   */
+  async rewindAndFollow(newPrimary: PostgresServer): Promise<void> {
+    const source = `host=127.0.0.1 port=${newPrimary.port} user=${newPrimary.superuser} dbname=postgres`;
+    // After a kill -9, pg_rewind's crash recovery cannot start until the orphaned
+    // backends have noticed and exited (as killAndStart): it is retried until then.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await this.runProgram(join(this.binDir, 'pg_rewind'), ['--target-pgdata', this.dataDir, '--source-server', source, '--write-recovery-conf'], {
+          PGPASSWORD: newPrimary.password,
+        });
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await sleep(200);
+      }
+    }
+    await this.start();
+  }
+
+  /** Kills the postmaster with SIGKILL, as an OOM kill or a lost node does, and leaves it down. */
+  kill(): void {
+    process.kill(this.postmasterPid(), 'SIGKILL');
+  }
+
+  private postmasterPid(): number {
+    return Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  }
+
+  private connectionOptions(): string[] {
+    return ['--host', '127.0.0.1', '--port', String(this.port), '--username', this.superuser];
   }
 
   /** `pg_ctl promote`: a standby becomes a primary and takes writes. */

@@ -1,6 +1,10 @@
 // Writers that create users and posts in a loop while a test breaks something, and
-// remember every write the service acknowledged, so the test can check each one.
+// remember every write the service acknowledged, so the test can check each one. An
+// id acknowledged twice is a failure: it means a committed row was lost and its id
+// handed out again (a sequence wound back), which a map of acknowledgements would
+// otherwise overwrite and never check.
 
+import type { QueryResultRow } from 'pg';
 import { sleep } from './wait.js';
 
 export interface Acknowledged {
@@ -8,16 +12,23 @@ export interface Acknowledged {
   posts: Map<number, { userId: number; content: string }>;
 }
 
-/** `writers` loops that each create a user, then a post by that user, until stopped; every 200 is recorded. */
-export function startWriters(baseUrl: string, writers: number, hangLimitMs: number) {
+/**
+ * `writers` loops that each create a user, then a post by that user, until stopped;
+ * every 200 is recorded. Writer w sends to `baseUrls[w % baseUrls.length]`: several
+ * service processes behind one database, as a Deployment's replicas are.
+ */
+export function startWriters(baseUrls: string | string[], writers: number, hangLimitMs: number) {
+  const urls = typeof baseUrls === 'string' ? [baseUrls] : baseUrls;
   const acknowledged: Acknowledged = { users: new Map(), posts: new Map() };
+  // When each acknowledgement arrived (Date.now()), in order.
+  const acknowledgedAt: number[] = [];
   const statuses = new Map<string, number>();
   const unexpected: string[] = [];
   let slowest503Ms = 0;
   let lastAckAt = 0;
   let running = true;
 
-  const send = async (path: string, body: object): Promise<any> => {
+  const send = async (baseUrl: string, path: string, body: object): Promise<any> => {
     const started = performance.now();
     let status: number;
     let json: any;
@@ -40,6 +51,7 @@ export function startWriters(baseUrl: string, writers: number, hangLimitMs: numb
     statuses.set(String(status), (statuses.get(String(status)) ?? 0) + 1);
     if (status === 200) {
       lastAckAt = Date.now();
+      acknowledgedAt.push(lastAckAt);
       return json;
     }
     if (status === 503) {
@@ -53,14 +65,19 @@ export function startWriters(baseUrl: string, writers: number, hangLimitMs: numb
   };
 
   const writer = async (w: number) => {
+    const baseUrl = urls[w % urls.length]!;
     for (let n = 0; running; n++) {
       const name = `writer ${w} user ${n}`;
-      const user = await send('/users', { name });
+      const user = await send(baseUrl, '/users', { name });
       if (user === undefined) continue;
+      if (acknowledged.users.has(user.id))
+        unexpected.push(`user id ${user.id} acknowledged twice: ${JSON.stringify(acknowledged.users.get(user.id))}, then ${JSON.stringify(name)}`);
       acknowledged.users.set(user.id, name);
       const content = `post ${n} by writer ${w}`;
-      const post = await send('/posts', { user_id: user.id, content });
-      if (post !== undefined) acknowledged.posts.set(post.post_id, { userId: user.id, content });
+      const post = await send(baseUrl, '/posts', { user_id: user.id, content });
+      if (post === undefined) continue;
+      if (acknowledged.posts.has(post.post_id)) unexpected.push(`post id ${post.post_id} acknowledged twice`);
+      acknowledged.posts.set(post.post_id, { userId: user.id, content });
     }
   };
   const done = Promise.all(Array.from({ length: writers }, (_, w) => writer(w)));
@@ -71,10 +88,28 @@ export function startWriters(baseUrl: string, writers: number, hangLimitMs: numb
     unexpected,
     slowest503Ms: () => slowest503Ms,
     lastAckAt: () => lastAckAt,
+    /** When the first write after `time` (Date.now()) was acknowledged, or undefined. */
+    firstAckAfter: (time: number) => acknowledgedAt.find((at) => at > time),
     writes: () => acknowledged.users.size + acknowledged.posts.size,
     async stop() {
       running = false;
       await done;
     },
+  };
+}
+
+/**
+ * The acknowledged writes that are not in the database exactly as acknowledged.
+ * `query` runs SQL on the database the service wrote to.
+ */
+export async function missingWrites(
+  acknowledged: Acknowledged,
+  query: (sql: string) => Promise<QueryResultRow[]>,
+): Promise<{ users: number[]; posts: number[] }> {
+  const users = new Map((await query('SELECT id, name FROM users')).map((row) => [row.id as number, row.name as string]));
+  const posts = new Map((await query('SELECT id, user_id, content FROM posts')).map((row) => [row.id as number, `${row.user_id}:${row.content}`]));
+  return {
+    users: [...acknowledged.users].filter(([id, name]) => users.get(id) !== name).map(([id]) => id),
+    posts: [...acknowledged.posts].filter(([id, post]) => posts.get(id) !== `${post.userId}:${post.content}`).map(([id]) => id),
   };
 }

@@ -1,13 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './support/app.js';
-import { BACKENDS, backendUnavailable } from './support/backends.js';
+import { BACKENDS, backendUnavailable, type Backend } from './support/backends.js';
 import { metricValue, rawExchange, request } from '@wiki/test-support/http';
 
-// CONTRACT.md, row by row, on both databases.
+// CONTRACT.md, row by row, on both databases, and through PgBouncer in transaction
+// mode with the service's named prepared statements (DB_PREPARED_STATEMENTS, on by
+// default), which PgBouncer carries from one server connection to the next
+// (max_prepared_statements; pgbouncer.test.ts shows what breaks without it).
+const CONTRACT_BACKENDS: Backend[] = [...BACKENDS, 'pgbouncer'];
 
 const ISO_WITH_OFFSET = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$/;
 
-describe.each(BACKENDS)('HTTP contract on %s', (backend) => {
+describe.each(CONTRACT_BACKENDS)('HTTP contract on %s', (backend) => {
   const skip = backendUnavailable(backend);
   let api: TestApp;
 

@@ -3,7 +3,7 @@ import { backendUnavailable } from './support/backends.js';
 import { client, metricValue } from '@wiki/test-support/http';
 import { PostgresServer } from '@wiki/test-support/postgres';
 import { startService, type ServiceProcess } from '@wiki/test-support/service';
-import { startWriters } from '@wiki/test-support/writers';
+import { missingWrites, startWriters } from '@wiki/test-support/writers';
 
 // PostgreSQL fails while 8 writers are in flight: its backends are terminated, it
 // restarts, its postmaster is killed. An idle pool hides what this finds: a
@@ -100,17 +100,7 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL faults under load', 
     expect((await fetch(`${service.baseUrl}/ready`)).status).toBe(200);
 
     // Every acknowledged write is in the database, exactly as acknowledged.
-    const users = new Map((await postgres.query<{ id: number; name: string }>('SELECT id, name FROM users', databaseName)).map((row) => [row.id, row.name]));
-    const posts = new Map(
-      (await postgres.query<{ id: number; user_id: number; content: string }>('SELECT id, user_id, content FROM posts', databaseName)).map((row) => [
-        row.id,
-        { userId: row.user_id, content: row.content },
-      ]),
-    );
-    const lostUsers = [...load.acknowledged.users].filter(([id, name]) => users.get(id) !== name);
-    const lostPosts = [...load.acknowledged.posts].filter(([id, post]) => JSON.stringify(posts.get(id)) !== JSON.stringify(post));
-    expect(lostUsers).toEqual([]);
-    expect(lostPosts).toEqual([]);
+    expect(await missingWrites(load.acknowledged, (text) => postgres.query(text, databaseName))).toEqual({ users: [], posts: [] });
 
     // The counters count exactly the acknowledged creations (never a rolled-back one).
     const exposition = (await client(service.baseUrl).get('/metrics')).text;

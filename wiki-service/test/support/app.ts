@@ -8,7 +8,7 @@ import { buildApp } from '../../src/app.js';
 import { loadConfig, type DatabaseConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
-import { sharedPostgres, type Backend } from './backends.js';
+import { sharedPgBouncerPort, sharedPostgres, type Backend } from './backends.js';
 import { client, type Client } from '@wiki/test-support/http';
 
 // The app in this process, listening on a free loopback port, on a fresh database.
@@ -25,7 +25,14 @@ export async function testDatabaseConfig(backend: Backend): Promise<{ config: Da
   }
   const server = sharedPostgres();
   if (server === undefined) throw new Error('PostgreSQL is not available in this run');
-  const connectionString = await server.createDatabase();
+  let connectionString = await server.createDatabase();
+  if (backend === 'pgbouncer') {
+    const port = sharedPgBouncerPort();
+    if (port === undefined) throw new Error('PgBouncer is not available in this run');
+    const url = new URL(connectionString);
+    url.port = String(port);
+    connectionString = url.toString();
+  }
   return {
     config: { kind: 'postgres', connectionString, poolMax: 10, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, preparedStatements: true },
     cleanup: async () => {},
