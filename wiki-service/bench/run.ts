@@ -28,7 +28,7 @@
 
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -41,6 +41,7 @@ import { createUsersRepository, type UsersRepository } from '../src/repositories
 import { PostgresServer } from '@wiki/test-support/postgres';
 import { CLOCK_TICKS, cpuSecondsOf } from '@wiki/test-support/cpu';
 import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { fmt, median, percentile, requireWrk, runWrk as runWrkWith, type Timing } from './wrk.js';
 
 const CONNECTIONS = 32;
 const POOL_SIZE = 10; // the service's default DB_POOL_MAX
@@ -51,16 +52,11 @@ const SEEDED_USERS = 1000;
 const TARGETS = { 'GET /user/{id}': 0.65, 'POST /users': 0.75, 'POST /posts': 0.75 } as const;
 type Scenario = keyof typeof TARGETS;
 
-interface Measurement {
-  rps: number;
-  p50: number;
-  p99: number;
+interface Measurement extends Timing {
   /** CPU time per request or operation, in µs, by who spent it. */
   cpu: CpuPerRequest;
 }
 
-/** Throughput and latency alone, as the load generator measures them. */
-type Timing = Omit<Measurement, 'cpu'>;
 
 /** Where the machine's CPU went per request: the process measured (service or ceiling), PostgreSQL, and the rest (the load generator, mostly). */
 interface CpuPerRequest {
@@ -72,9 +68,7 @@ interface CpuPerRequest {
 const randomUserId = () => 1 + Math.floor(Math.random() * SEEDED_USERS);
 
 async function main(): Promise<void> {
-  await execFileAsync('wrk', ['--version']).catch((error: { code?: string }) => {
-    if (error.code === 'ENOENT') throw new Error('wrk is not installed: apt-get install -y wrk');
-  });
+  await requireWrk();
   const postgres = await PostgresServer.create({ durable: true }); // fsync on, as in production
   let postgresRss: number;
   try {
@@ -307,29 +301,7 @@ function report(results: Results, peakRss: PeakRss): void {
 
 const execFileAsync = promisify(execFile);
 
-// Appended to every script: print what we need in one parseable line (latency in µs).
-const WRK_REPORT = `
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
-end`;
-
-async function runWrk(baseUrl: string, script: string): Promise<Timing> {
-  const dir = await mkdtemp(join(tmpdir(), 'wiki-bench-'));
-  const file = join(dir, 'script.lua');
-  await writeFile(file, `math.randomseed(os.time())\n${script}\n${WRK_REPORT}\n`);
-  try {
-    const { stdout } = await execFileAsync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '-s', file, baseUrl]);
-    const match = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(stdout);
-    if (match === null) throw new Error(`unexpected wrk output:\n${stdout}`);
-    const [requests, durationUs, p50Us, p99Us, errors] = match.slice(1).map(Number) as [number, number, number, number, number];
-    if (errors > 0) throw new Error(`${errors} failed requests during the benchmark`);
-    return { rps: requests / (durationUs / 1e6), p50: p50Us / 1000, p99: p99Us / 1000 };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+const runWrk = (baseUrl: string, script: string) => runWrkWith(baseUrl, script, { connections: CONNECTIONS, seconds: SECONDS });
 
 async function runCeiling(call: () => Promise<unknown>): Promise<Timing> {
   const latencies: number[] = [];
@@ -387,25 +359,12 @@ function sampleRss(pid: number): { stop(): Promise<number> } {
   };
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-
 function medianOf(measurements: Measurement[]): Timing {
   return {
     rps: median(measurements.map((m) => m.rps)),
     p50: median(measurements.map((m) => m.p50)),
     p99: median(measurements.map((m) => m.p99)),
   };
-}
-
-function fmt(value: number, width: number, digits = 0): string {
-  return value.toFixed(digits).padStart(width);
 }
 
 main().catch((error: unknown) => {
