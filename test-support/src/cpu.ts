@@ -19,3 +19,10 @@ export function cpuSecondsOf(pids: number[]): number {
   }
   return ticks / CLOCK_TICKS;
 }
+
+/** CPU time the whole machine has used so far, in seconds (every core, all but idle and iowait). */
+export function machineCpuSeconds(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number];
+  return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS;
+}

@@ -18,6 +18,7 @@
 // device. Between nodes it waits for the network as well (about 0.1-1 ms within a zone,
 // more across zones), once per commit.
 
+import { machineCpuSeconds } from '@wiki/test-support/cpu';
 import { PgBouncer } from '@wiki/test-support/pgbouncer';
 import { TEST_DB_PASSWORD, TEST_DB_USER } from '@wiki/test-support/postgres';
 import { startReplicatedCluster, type ReplicatedCluster } from '@wiki/test-support/replication';
@@ -75,12 +76,20 @@ async function main(): Promise<void> {
 
     const results = new Map<string, Timing[]>(configurations.map((configuration) => [configuration.name, []]));
     const ratios = new Map<string, number[]>(configurations.map((configuration) => [configuration.name, []]));
+    // The whole machine's CPU time per request, in µs: the service, wrk, PostgreSQL and, where there is one, the
+    // standby's WAL receiver and replay, and the primary's WAL sender, all on the same two cores.
+    const cpuPerRequest = new Map<string, number[]>(configurations.map((configuration) => [configuration.name, []]));
     console.log(`POST /users, ${CONNECTIONS} connections, ${SECONDS} s per run, ${ROUNDS} rounds (and one warm-up), every server with fsync on`);
     for (let round = 0; round <= ROUNDS; round++) {
       // Rotate the order, so that no configuration always runs first or last.
       const order = configurations.map((_, index) => configurations[(index + round) % configurations.length]!);
       const thisRound = new Map<string, Timing>();
-      for (const { name, service } of order) thisRound.set(name, await runWrk(service.baseUrl, POST_USERS, { connections: CONNECTIONS, seconds: SECONDS }));
+      for (const { name, service } of order) {
+        const cpuBefore = machineCpuSeconds();
+        const timing = await runWrk(service.baseUrl, POST_USERS, { connections: CONNECTIONS, seconds: SECONDS });
+        cpuPerRequest.get(name)!.push((1e6 * (machineCpuSeconds() - cpuBefore)) / (timing.rps * SECONDS));
+        thisRound.set(name, timing);
+      }
       if (round === 0) continue; // warm-up: caches, JIT, the first connections
       for (const [name, timing] of thisRound) {
         results.get(name)!.push(timing);
@@ -90,16 +99,20 @@ async function main(): Promise<void> {
     }
 
     console.log(
-      `\n${'configuration'.padEnd(24)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)}  throughput vs ${BASELINE} (median of rounds)`,
+      `\n${'configuration'.padEnd(24)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'CPU µs/req'.padStart(11)}  throughput vs ${BASELINE} (median of rounds)`,
     );
     for (const { name } of configurations) {
       const timings = results.get(name)!;
       const rps = median(timings.map((timing) => timing.rps));
       const p50 = median(timings.map((timing) => timing.p50));
       const p99 = median(timings.map((timing) => timing.p99));
-      console.log(`${name.padEnd(24)} ${fmt(rps, 7)} ${fmt(p50, 7, 1)} ${fmt(p99, 7, 1)}  ${median(ratios.get(name)!).toFixed(2)}`);
+      const cpu = median(cpuPerRequest.get(name)!.slice(1)); // the warm-up round left out
+      console.log(`${name.padEnd(24)} ${fmt(rps, 7)} ${fmt(p50, 7, 1)} ${fmt(p99, 7, 1)} ${fmt(cpu, 11)}  ${median(ratios.get(name)!).toFixed(2)}`);
     }
-    console.log('\nThe load generator, the service, PostgreSQL and its standby share this machine: compare the ratios, not the absolute figures.');
+    console.log(
+      '\nThe load generator, the service, PostgreSQL and its standby share two cores: compare the ratios, not the absolute figures. ' +
+        "CPU µs/req is the whole machine's: where it grows, the throughput lost is CPU that would be on another node in a cluster.",
+    );
   } finally {
     await Promise.all(configurations.map(({ service }) => service.stop()));
     await Promise.all(bouncers.map((bouncer) => bouncer.destroy()));

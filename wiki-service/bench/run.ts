@@ -39,7 +39,7 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import { createPostsRepository, type PostsRepository } from '../src/repositories/posts.js';
 import { createUsersRepository, type UsersRepository } from '../src/repositories/users.js';
 import { PostgresServer } from '@wiki/test-support/postgres';
-import { CLOCK_TICKS, cpuSecondsOf } from '@wiki/test-support/cpu';
+import { cpuSecondsOf, machineCpuSeconds } from '@wiki/test-support/cpu';
 import { startService, type ServiceProcess } from '@wiki/test-support/service';
 import { fmt, median, percentile, requireWrk, runWrk as runWrkWith, type Timing } from './wrk.js';
 
@@ -56,7 +56,6 @@ interface Measurement extends Timing {
   /** CPU time per request or operation, in µs, by who spent it. */
   cpu: CpuPerRequest;
 }
-
 
 /** Where the machine's CPU went per request: the process measured (service or ceiling), PostgreSQL, and the rest (the load generator, mostly). */
 interface CpuPerRequest {
@@ -338,12 +337,6 @@ function postgresProcesses(postmaster: number): number[] {
 }
 
 /** CPU time the whole machine has spent busy so far, in seconds (/proc/stat: all but idle and iowait). */
-function machineCpuSeconds(): number {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, , , irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number];
-  return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS;
-}
-
 function sampleRss(pid: number): { stop(): Promise<number> } {
   let peak = 0;
   const read = async () => {
