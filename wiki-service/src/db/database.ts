@@ -9,6 +9,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
 import { SQLSTATE_READ_ONLY_TRANSACTION, sqlState } from './errors.js';
+import { MigrationLockInTransaction } from './migrate.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
 import { PG_TYPE_INT8, PG_TYPE_TIMESTAMPTZ, parseInt8, parseTimestamptz, SESSION_UTC_OPTIONS, SET_SESSION_UTC } from './types.js';
@@ -140,7 +141,14 @@ function openPostgres(config: Extract<DatabaseConfig, { kind: 'postgres' }>, log
     // discards it when it is released.
     client.on('error', () => {});
   });
-  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool };
+  return { db: new Kysely<Database>({ dialect: new ServiceDialect({ pool }) }), pool };
+}
+
+/** Kysely's PostgreSQL dialect, with the migration lock taken inside the migration transaction (migrate.ts). */
+class ServiceDialect extends PostgresDialect {
+  override createAdapter() {
+    return new MigrationLockInTransaction();
+  }
 }
 
 /**

@@ -1,7 +1,6 @@
 import type { PGlite } from '@electric-sql/pglite';
 import {
   CompiledQuery,
-  PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
   type DatabaseConnection,
@@ -10,6 +9,7 @@ import {
   type Kysely,
   type QueryResult,
 } from 'kysely';
+import { MigrationLockInTransaction } from './migrate.js';
 
 // A Kysely dialect for PGlite. PGlite is a single PostgreSQL session, so two
 // transactions must never interleave on it: whoever acquires the connection holds
@@ -21,7 +21,7 @@ export class PGliteDialect implements Dialect {
   constructor(private readonly pglite: PGlite) {}
 
   createAdapter() {
-    return new PostgresAdapter();
+    return new MigrationLockInTransaction();
   }
   createDriver(): Driver {
     return new PGliteDriver(this.pglite);
