@@ -12,6 +12,12 @@ export interface Acknowledged {
   posts: Map<number, { userId: number; content: string }>;
 }
 
+/** When the request that created a row was sent, and when its acknowledgement arrived (Date.now()). */
+export interface WriteTiming {
+  sentAt: number;
+  acknowledgedAt: number;
+}
+
 /**
  * `writers` loops that each create a user, then a post by that user, until stopped;
  * every 200 is recorded. Writer w sends to `baseUrls[w % baseUrls.length]`: several
@@ -20,6 +26,7 @@ export interface Acknowledged {
 export function startWriters(baseUrls: string | string[], writers: number, hangLimitMs: number) {
   const urls = typeof baseUrls === 'string' ? [baseUrls] : baseUrls;
   const acknowledged: Acknowledged = { users: new Map(), posts: new Map() };
+  const timings = { users: new Map<number, WriteTiming>(), posts: new Map<number, WriteTiming>() };
   // When each acknowledgement arrived (Date.now()), in order.
   const acknowledgedAt: number[] = [];
   const statuses = new Map<string, number>();
@@ -68,22 +75,35 @@ export function startWriters(baseUrls: string | string[], writers: number, hangL
     const baseUrl = urls[w % urls.length]!;
     for (let n = 0; running; n++) {
       const name = `writer ${w} user ${n}`;
+      const userSentAt = Date.now();
       const user = await send(baseUrl, '/users', { name });
       if (user === undefined) continue;
       if (acknowledged.users.has(user.id))
         unexpected.push(`user id ${user.id} acknowledged twice: ${JSON.stringify(acknowledged.users.get(user.id))}, then ${JSON.stringify(name)}`);
       acknowledged.users.set(user.id, name);
+      timings.users.set(user.id, { sentAt: userSentAt, acknowledgedAt: Date.now() });
       const content = `post ${n} by writer ${w}`;
+      const postSentAt = Date.now();
       const post = await send(baseUrl, '/posts', { user_id: user.id, content });
       if (post === undefined) continue;
       if (acknowledged.posts.has(post.post_id)) unexpected.push(`post id ${post.post_id} acknowledged twice`);
       acknowledged.posts.set(post.post_id, { userId: user.id, content });
+      timings.posts.set(post.post_id, { sentAt: postSentAt, acknowledgedAt: Date.now() });
     }
   };
   const done = Promise.all(Array.from({ length: writers }, (_, w) => writer(w)));
 
   return {
     acknowledged,
+    timings,
+    /** The acknowledged writes whose acknowledgement arrived before `time`: committed before it. */
+    acknowledgedBefore(time: number): Acknowledged {
+      const before = (timing: WriteTiming | undefined) => timing !== undefined && timing.acknowledgedAt < time;
+      return {
+        users: new Map([...acknowledged.users].filter(([id]) => before(timings.users.get(id)))),
+        posts: new Map([...acknowledged.posts].filter(([id]) => before(timings.posts.get(id)))),
+      };
+    },
     statuses,
     unexpected,
     slowest503Ms: () => slowest503Ms,
