@@ -25,38 +25,64 @@ const ARCHIVE_TIMEOUT_SECONDS = 10;
 
 describe.skipIf(skip)('point-in-time recovery through Barman Cloud and an S3 object store, under load', () => {
   let store: ObjectStore;
-  let destination: BackupDestination;
-  let source: PostgresServer;
-  let databaseUrl: string;
-  let databaseName: string;
-  const services: ServiceProcess[] = [];
-  let restored: PostgresServer | undefined;
+  // Each test's servers and services, stopped and removed after the file.
+  const cleanups: Array<() => Promise<unknown>> = [];
 
   beforeAll(async () => {
     store = await ObjectStore.start();
-    destination = {
+  });
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    await store?.destroy();
+  });
+
+  /** A PostgreSQL that archives its WAL to the store under `serverName`, with a database and two service processes on it. */
+  async function archivedSource(serverName: string, withServices = true) {
+    const destination: BackupDestination = {
       endpoint: store.endpoint,
       url: store.url('wiki'),
-      serverName: 'wiki-db',
+      serverName,
       accessKeyId: OBJECT_STORE_ACCESS_KEY_ID,
       secretAccessKey: OBJECT_STORE_SECRET_ACCESS_KEY,
     };
-    source = await PostgresServer.create({ durable: true, settings: ['max_connections=200', ...archiveSettings(destination, ARCHIVE_TIMEOUT_SECONDS)] });
-    databaseUrl = await source.createDatabase('pitr');
-    databaseName = new URL(databaseUrl).pathname.slice(1);
-    for (let pod = 0; pod < 2; pod++) services.push(await startService({ DATABASE_URL: databaseUrl, SHUTDOWN_DELAY_SECONDS: '0', LOG_LEVEL: 'warn' }));
-  });
-  afterAll(async () => {
-    await Promise.all(services.map((service) => service.stop()));
-    await restored?.destroy();
-    await source?.destroy();
-    await store?.destroy();
-  });
+    const source = await PostgresServer.create({ durable: true, settings: ['max_connections=200', ...archiveSettings(destination, ARCHIVE_TIMEOUT_SECONDS)] });
+    cleanups.push(() => source.destroy());
+    const databaseUrl = await source.createDatabase('pitr');
+    const services: ServiceProcess[] = [];
+    for (let pod = 0; withServices && pod < 2; pod++) {
+      const service = await startService({ DATABASE_URL: databaseUrl, SHUTDOWN_DELAY_SECONDS: '0', LOG_LEVEL: 'warn' });
+      cleanups.push(() => service.stop());
+      services.push(service);
+    }
+    return { destination, source, databaseUrl, databaseName: new URL(databaseUrl).pathname.slice(1), services };
+  }
+
+  /** Everything written so far into the archive: the current segment is closed, and resolves once PostgreSQL reports it archived. */
+  async function archiveEverything(source: PostgresServer): Promise<void> {
+    const [{ segment }] = (await source.query<{ segment: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS segment')) as [{ segment: string }];
+    await until(`WAL segment ${segment} archived`, 60_000, async () => {
+      const [archiver] = await source.query<{ last_archived_wal: string | null }>('SELECT last_archived_wal FROM pg_stat_archiver');
+      return archiver?.last_archived_wal != null && archiver.last_archived_wal >= segment ? true : undefined;
+    });
+  }
+
+  /** A new server restored from `destination`'s backup `backupName`, to `targetTime` or to the end of the archive; resolves once it is promoted. */
+  async function restore(destination: BackupDestination, backupName: string, targetTime?: string) {
+    const started = Date.now();
+    const server = await PostgresServer.create({ durable: true, initialise: (empty) => restoreInto(empty, destination, backupName, targetTime) });
+    cleanups.push(() => server.destroy());
+    await until('the restored server promoted', 300_000, async () => {
+      const [row] = await server.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
+      return row?.in_recovery === false ? true : undefined;
+    });
+    return { server, restoreMs: Date.now() - started };
+  }
 
   it(
     'restored to just before a mistaken DELETE: every write acknowledged before it is there, the deleted rows are back, nothing after it is, and the API serves from it',
     { timeout: 300_000 },
     async () => {
+      const { destination, source, databaseUrl, databaseName, services } = await archivedSource('wiki-db');
       const load = startWriters(
         services.map((service) => service.baseUrl),
         WRITERS,
@@ -88,26 +114,14 @@ describe.skipIf(skip)('point-in-time recovery through Barman Cloud and an S3 obj
       expect(load.unexpected).toEqual([]);
       expect(deleted.length).toBeGreaterThan(100);
 
-      // Everything up to now into the archive: the current segment is closed, and the
-      // test waits until PostgreSQL reports it archived.
-      const [{ segment }] = (await source.query<{ segment: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS segment')) as [{ segment: string }];
-      await until(`WAL segment ${segment} archived`, 60_000, async () => {
-        const [archiver] = await source.query<{ last_archived_wal: string | null }>('SELECT last_archived_wal FROM pg_stat_archiver');
-        return archiver !== undefined && archiver.last_archived_wal !== null && archiver.last_archived_wal >= segment ? true : undefined;
-      });
-
-      const restoreStarted = Date.now();
-      restored = await PostgresServer.create({ durable: true, initialise: (server) => restoreInto(server, destination, 'under-load', targetTime) });
-      await until('the restored server promoted at the target', 120_000, async () => {
-        const [row] = await restored!.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
-        return row?.in_recovery === false ? true : undefined;
-      });
-      figures.push(`restore to ${targetTime}: ${Date.now() - restoreStarted} ms`);
+      await archiveEverything(source);
+      const { server: restored, restoreMs } = await restore(destination, 'under-load', targetTime);
+      figures.push(`restore to ${targetTime}: ${restoreMs} ms`);
 
       // Every write acknowledged before the target is there, exactly as acknowledged.
       const beforeIt = load.acknowledgedBefore(beforeTarget);
       expect(beforeIt.users.size).toBeGreaterThan(100);
-      expect(await missingWrites(beforeIt, (text) => restored!.query(text, databaseName))).toEqual({ users: [], posts: [] });
+      expect(await missingWrites(beforeIt, (text) => restored.query(text, databaseName))).toEqual({ users: [], posts: [] });
       // The posts the DELETE removed are back (those committed before the target).
       const restoredPosts = new Set((await restored.query<{ id: number }>('SELECT id FROM posts', databaseName)).map((row) => row.id));
       const deletedBeforeTarget = deleted.filter((id) => beforeIt.posts.has(id));
@@ -142,4 +156,73 @@ describe.skipIf(skip)('point-in-time recovery through Barman Cloud and an S3 obj
       );
     },
   );
+
+  it(
+    'the volume lost outright: restored to the end of the archive, only the last writes are lost, and never one written before a write that is kept',
+    { timeout: 300_000 },
+    async () => {
+      const { destination, source, databaseName, services } = await archivedSource('wiki-db-lost');
+      const load = startWriters(
+        services.map((service) => service.baseUrl),
+        WRITERS,
+        10_000,
+      );
+      let lostAt: number;
+      try {
+        await until('writes under way', 60_000, async () => (load.writes() >= 200 ? true : undefined));
+        await baseBackup(source, destination, 'before-the-loss');
+        // Writes go on for longer than archive_timeout, so that WAL is archived on time
+        // as well as when full, then the server and its volume are gone at once.
+        const backedUpAt = Date.now();
+        await until('two archive_timeouts of writes', 60_000, async () => (Date.now() - backedUpAt > 2 * ARCHIVE_TIMEOUT_SECONDS * 1000 ? true : undefined));
+        lostAt = Date.now();
+        source.kill();
+      } finally {
+        await load.stop();
+      }
+      expect(load.unexpected).toEqual([]);
+
+      const { server: restored, restoreMs } = await restore(destination, 'before-the-loss');
+      const lost = await missingWrites(load.acknowledged, (text) => restored.query(text, databaseName));
+      // The archive is a prefix of the history: a write is lost only if every write kept
+      // was committed before it. Hence no kept write was sent after a lost one was acknowledged.
+      const lostTimings = [...lost.users.map((id) => load.timings.users.get(id)!), ...lost.posts.map((id) => load.timings.posts.get(id)!)];
+      const keptTimings = [
+        ...[...load.timings.users].filter(([id]) => !lost.users.includes(id)).map(([, timing]) => timing),
+        ...[...load.timings.posts].filter(([id]) => !lost.posts.includes(id)).map(([, timing]) => timing),
+      ];
+      const firstLostAck = Math.min(...lostTimings.map((timing) => timing.acknowledgedAt));
+      const keptAfterALostOne = keptTimings.filter((timing) => timing.sentAt > firstLostAck);
+      expect(keptAfterALostOne).toEqual([]);
+      const lostSeconds = lostTimings.length === 0 ? 0 : (lostAt - firstLostAck) / 1000;
+      console.log(
+        `volume lost: ${lost.users.length} users and ${lost.posts.length} posts of ${load.acknowledged.users.size} and ${load.acknowledged.posts.size} acknowledged were lost, ` +
+          `the last ${lostSeconds.toFixed(1)} s of writes (archive_timeout ${ARCHIVE_TIMEOUT_SECONDS} s); restore to the end of the archive: ${restoreMs} ms`,
+      );
+    },
+  );
+
+  it('restore time against the size of the database: about 30 MB and about 250 MB, every row back', { timeout: 600_000 }, async () => {
+    const figures: string[] = [];
+    for (const [label, users] of [
+      ['small', 10_000],
+      ['large', 1_500_000],
+    ] as const) {
+      const { destination, source, databaseName } = await archivedSource(`wiki-db-${label}`, false);
+      await startService({ DATABASE_URL: source.url(databaseName), SHUTDOWN_DELAY_SECONDS: '0', LOG_LEVEL: 'warn' }).then((service) => service.stop());
+      await source.query(`INSERT INTO users (name) SELECT 'user ' || n || repeat('x', 80) FROM generate_series(1, ${users}) AS n`, databaseName);
+      const [{ bytes }] = (await source.query<{ bytes: string }>('SELECT sum(pg_database_size(datname))::text AS bytes FROM pg_database')) as [
+        { bytes: string },
+      ];
+      const backupStarted = Date.now();
+      await baseBackup(source, destination, label);
+      const backupMs = Date.now() - backupStarted;
+      await archiveEverything(source);
+      const { server: restored, restoreMs } = await restore(destination, label);
+      const [{ count }] = (await restored.query<{ count: string }>('SELECT count(*)::text AS count FROM users', databaseName)) as [{ count: string }];
+      expect(Number(count)).toBe(users);
+      figures.push(`${label}: ${(Number(bytes) / 1024 / 1024).toFixed(0)} MB in all databases, base backup ${backupMs} ms, restore ${restoreMs} ms`);
+    }
+    console.log(figures.join('\n'));
+  });
 });
