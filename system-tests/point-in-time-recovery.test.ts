@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveSettings, barmanCloudMissing, baseBackup, restoreInto, type BackupDestination } from '@wiki/test-support/barman-cloud';
+import { archiveSettings, barmanCloudMissing, baseBackup, objectStoreEnvironment, restoreInto, type BackupDestination } from '@wiki/test-support/barman-cloud';
 import { client } from '@wiki/test-support/http';
 import { OBJECT_STORE_ACCESS_KEY_ID, OBJECT_STORE_SECRET_ACCESS_KEY, ObjectStore } from '@wiki/test-support/object-store';
 import { PostgresServer } from '@wiki/test-support/postgres';
@@ -37,15 +37,19 @@ describe.skipIf(skip)('point-in-time recovery through Barman Cloud and an S3 obj
   });
 
   /** A PostgreSQL that archives its WAL to the store under `serverName`, with a database and two service processes on it. */
-  async function archivedSource(serverName: string, withServices = true) {
+  async function archivedSource(serverName: string, withServices = true, accessKeyId = OBJECT_STORE_ACCESS_KEY_ID) {
     const destination: BackupDestination = {
       endpoint: store.endpoint,
       url: store.url('wiki'),
       serverName,
-      accessKeyId: OBJECT_STORE_ACCESS_KEY_ID,
+      accessKeyId,
       secretAccessKey: OBJECT_STORE_SECRET_ACCESS_KEY,
     };
-    const source = await PostgresServer.create({ durable: true, settings: ['max_connections=200', ...archiveSettings(destination, ARCHIVE_TIMEOUT_SECONDS)] });
+    const source = await PostgresServer.create({
+      durable: true,
+      settings: ['max_connections=200', ...archiveSettings(destination, ARCHIVE_TIMEOUT_SECONDS)],
+      environment: objectStoreEnvironment(destination),
+    });
     cleanups.push(() => source.destroy());
     const databaseUrl = await source.createDatabase('pitr');
     const services: ServiceProcess[] = [];
@@ -60,7 +64,7 @@ describe.skipIf(skip)('point-in-time recovery through Barman Cloud and an S3 obj
   /** Everything written so far into the archive: the current segment is closed, and resolves once PostgreSQL reports it archived. */
   async function archiveEverything(source: PostgresServer): Promise<void> {
     const [{ segment }] = (await source.query<{ segment: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS segment')) as [{ segment: string }];
-    await until(`WAL segment ${segment} archived`, 60_000, async () => {
+    await until(`WAL segment ${segment} archived`, 150_000, async () => {
       const [archiver] = await source.query<{ last_archived_wal: string | null }>('SELECT last_archived_wal FROM pg_stat_archiver');
       return archiver?.last_archived_wal != null && archiver.last_archived_wal >= segment ? true : undefined;
     });
@@ -69,7 +73,11 @@ describe.skipIf(skip)('point-in-time recovery through Barman Cloud and an S3 obj
   /** A new server restored from `destination`'s backup `backupName`, to `targetTime` or to the end of the archive; resolves once it is promoted. */
   async function restore(destination: BackupDestination, backupName: string, targetTime?: string) {
     const started = Date.now();
-    const server = await PostgresServer.create({ durable: true, initialise: (empty) => restoreInto(empty, destination, backupName, targetTime) });
+    const server = await PostgresServer.create({
+      durable: true,
+      environment: objectStoreEnvironment(destination),
+      initialise: (empty) => restoreInto(empty, destination, backupName, targetTime),
+    });
     cleanups.push(() => server.destroy());
     await until('the restored server promoted', 300_000, async () => {
       const [row] = await server.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
@@ -224,5 +232,68 @@ describe.skipIf(skip)('point-in-time recovery through Barman Cloud and an S3 obj
       figures.push(`${label}: ${(Number(bytes) / 1024 / 1024).toFixed(0)} MB in all databases, base backup ${backupMs} ms, restore ${restoreMs} ms`);
     }
     console.log(figures.join('\n'));
+  });
+
+  /** PostgreSQL's archiver: segments archived and failed so far, and the WAL files waiting in pg_wal. */
+  async function archiver(source: PostgresServer) {
+    const [row] = (await source.query<{ archived: string; failed: string; waiting: string }>(
+      "SELECT archived_count::text AS archived, failed_count::text AS failed, (SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready')::text AS waiting FROM pg_stat_archiver",
+    )) as [{ archived: string; failed: string; waiting: string }];
+    return { archived: Number(row.archived), failed: Number(row.failed), waiting: Number(row.waiting) };
+  }
+
+  it(
+    'the object store down for a minute under the writers: archiving fails and retries, WAL waits in pg_wal, and once the store is back every acknowledged write is archived and restorable',
+    { timeout: 300_000 },
+    async () => {
+      const { destination, source, databaseName, services } = await archivedSource('wiki-db-store-down');
+      await baseBackup(source, destination, 'before-the-outage');
+      const load = startWriters(
+        services.map((service) => service.baseUrl),
+        WRITERS,
+        10_000,
+      );
+      let during: Awaited<ReturnType<typeof archiver>>, catchUpMs: number;
+      try {
+        await until('writes under way', 60_000, async () => (load.writes() >= 200 ? true : undefined));
+        await store.stop();
+        const stoppedAt = Date.now();
+        await until('a minute of the store down', 90_000, async () => (Date.now() - stoppedAt >= 60_000 ? true : undefined));
+        during = await archiver(source);
+        await store.start();
+        const backAt = Date.now();
+        await archiveEverything(source);
+        catchUpMs = Date.now() - backAt;
+      } finally {
+        await load.stop();
+      }
+      expect(load.unexpected, 'the writes never noticed').toEqual([]);
+      expect(during.failed, 'archiving failed while the store was down').toBeGreaterThan(0);
+      expect(during.waiting, 'WAL segments waited in pg_wal').toBeGreaterThan(0);
+      // Everything acknowledged, archived after the outage, is in a restore.
+      await archiveEverything(source);
+      source.kill();
+      const { server: restored } = await restore(destination, 'before-the-outage');
+      expect(await missingWrites(load.acknowledged, (text) => restored.query(text, databaseName))).toEqual({ users: [], posts: [] });
+      console.log(
+        `object store down 60 s: ${during.failed} failed archive attempts, ${during.waiting} WAL segments waiting in pg_wal; ` +
+          `all archived ${catchUpMs} ms after the store was back; ${load.acknowledged.users.size} users and ${load.acknowledged.posts.size} posts acknowledged, all restored`,
+      );
+    },
+  );
+
+  it("a wrong credential: archiving fails with the store's refusal in PostgreSQL's log (and no secret there), and a base backup exits non-zero saying it", async () => {
+    const { destination, source } = await archivedSource('wiki-db-wrong-key', false, 'NOT-A-KEY');
+    await source.query('SELECT pg_switch_wal()');
+    await source.query('CREATE TABLE something (id int)');
+    await source.query('SELECT pg_switch_wal()');
+    await until('a failed archive attempt', 60_000, async () => ((await archiver(source)).failed > 0 ? true : undefined));
+    expect((await archiver(source)).archived).toBe(0);
+    // S3 answers the first request (a HEAD of the bucket, which has no body) 403 Forbidden.
+    expect(source.log()).toMatch(/Barman cloud WAL archiver exception: .*\(403\).*Forbidden/);
+    expect(source.log()).toMatch(/archive command failed with exit code/);
+    // PostgreSQL logs the failed command whole: the credentials are in the environment, not in it.
+    expect(source.log()).not.toContain('AWS_SECRET_ACCESS_KEY');
+    await expect(baseBackup(source, destination, 'refused')).rejects.toThrow(/\(403\).*Forbidden|InvalidAccessKeyId/);
   });
 });

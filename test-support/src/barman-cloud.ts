@@ -28,25 +28,24 @@ export interface BackupDestination {
   secretAccessKey: string;
 }
 
-function credentials(destination: BackupDestination): Record<string, string> {
+/**
+ * The object store's credentials, as environment variables (boto3 reads them). They go
+ * into the environment of the server (PostgresServer's `environment`) and of each
+ * program, never into archive_command or restore_command: PostgreSQL logs a failed
+ * command line whole.
+ */
+export function objectStoreEnvironment(destination: BackupDestination): Record<string, string> {
   return { AWS_ACCESS_KEY_ID: destination.accessKeyId, AWS_SECRET_ACCESS_KEY: destination.secretAccessKey };
-}
-
-/** The same, as `NAME=value` words a shell command line starts with. */
-function credentialsPrefix(destination: BackupDestination): string {
-  return Object.entries(credentials(destination))
-    .map(([name, value]) => `${name}=${value}`)
-    .join(' ');
 }
 
 /** archive_command: PostgreSQL runs it for each complete WAL segment (%p), and retries it until it exits 0. */
 export function archiveCommand(destination: BackupDestination): string {
-  return `${credentialsPrefix(destination)} barman-cloud-wal-archive --endpoint-url ${destination.endpoint} ${destination.url} ${destination.serverName} %p`;
+  return `barman-cloud-wal-archive --endpoint-url ${destination.endpoint} ${destination.url} ${destination.serverName} %p`;
 }
 
 /** restore_command: fetches WAL segment %f into %p during recovery. */
 export function restoreCommand(destination: BackupDestination): string {
-  return `${credentialsPrefix(destination)} barman-cloud-wal-restore --endpoint-url ${destination.endpoint} ${destination.url} ${destination.serverName} %f %p`;
+  return `barman-cloud-wal-restore --endpoint-url ${destination.endpoint} ${destination.url} ${destination.serverName} %f %p`;
 }
 
 /** The postgresql.conf settings that archive every WAL segment, or at the latest every `archiveTimeoutSeconds`. */
@@ -73,20 +72,21 @@ export async function baseBackup(server: PostgresServer, destination: BackupDest
       destination.url,
       destination.serverName,
     ],
-    { PGPASSWORD: server.password, ...credentials(destination) },
+    { PGPASSWORD: server.password, ...objectStoreEnvironment(destination) },
   );
 }
 
 /**
  * Fills `server.dataDir` (an empty, not yet started server: PostgresServer.create's
- * `initialise`) with the base backup named `backupName`, and sets it to recover: WAL
- * from the store up to `targetTime` (or to the end of the archive), then promote.
+ * `initialise`, with objectStoreEnvironment as its `environment`) with the base backup
+ * named `backupName`, and sets it to recover: WAL from the store up to `targetTime`
+ * (or to the end of the archive), then promote.
  */
 export async function restoreInto(server: PostgresServer, destination: BackupDestination, backupName: string, targetTime?: string): Promise<void> {
   await server.runProgram(
     '/usr/bin/barman-cloud-restore',
     ['--endpoint-url', destination.endpoint, destination.url, destination.serverName, backupName, server.dataDir],
-    credentials(destination),
+    objectStoreEnvironment(destination),
   );
   const settings = [
     `restore_command = '${restoreCommand(destination)}'`,

@@ -70,6 +70,12 @@ export interface CreateOptions {
   initialise?: (server: PostgresServer) => Promise<void>;
   /** postgresql.conf settings ("name=value") instead of the test defaults (max_connections=200). */
   settings?: string[];
+  /**
+   * Environment variables of the server's processes (its archive_command and
+   * restore_command inherit them): where credentials belong, since PostgreSQL logs a
+   * failed command line whole.
+   */
+  environment?: Record<string, string>;
 }
 
 export class PostgresServer {
@@ -82,6 +88,7 @@ export class PostgresServer {
     readonly superuser: string,
     readonly password: string = TEST_DB_PASSWORD,
     private readonly settings: string[] = ['max_connections=200'],
+    private readonly environment: Record<string, string> = {},
   ) {}
 
   /** A server another process (the global setup) created and runs. */
@@ -120,6 +127,7 @@ export class PostgresServer {
       superuser,
       options.password,
       options.settings,
+      options.environment,
     );
     if (options.initialise !== undefined) {
       await options.initialise(server);
@@ -157,14 +165,26 @@ export class PostgresServer {
       // A throwaway server for tests: durability against power loss buys nothing.
       ...(this.durable ? [] : ['-c fsync=off', '-c full_page_writes=off']),
     ].join(' ');
-    const log = join(this.dataDir, '..', 'server.log');
     try {
-      await this.run('pg_ctl', ['--pgdata', this.dataDir, '--wait', '--timeout', '60', '--log', log, '-o', options, 'start']);
+      await this.runProgram(
+        join(this.binDir, 'pg_ctl'),
+        ['--pgdata', this.dataDir, '--wait', '--timeout', '60', '--log', this.logFile, '-o', options, 'start'],
+        this.environment,
+      );
     } catch (error) {
       // Why the server refused to start is in its log, not in pg_ctl's output.
-      const tail = existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-20).join('\n') : '(no server log)';
+      const tail = this.log().split('\n').slice(-20).join('\n') || '(no server log)';
       throw new Error(`${(error as Error).message}\nserver log:\n${tail}`, { cause: error });
     }
+  }
+
+  private get logFile(): string {
+    return join(this.dataDir, '..', 'server.log');
+  }
+
+  /** The server's log so far (every start appends to it). */
+  log(): string {
+    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
   }
 
   /** Stops the server ("fast": running transactions are rolled back, clients disconnected). */
@@ -226,10 +246,17 @@ export class PostgresServer {
   async startStandby(name = 'standby'): Promise<PostgresServer> {
     const dir = await mkdtemp(join(tmpdir(), 'wiki-pg-standby-'));
     if (this.runAs !== undefined) await chown(dir, this.runAs.uid, this.runAs.gid);
-    const standby = new PostgresServer(this.binDir, join(dir, 'data'), await freePort(), this.runAs, this.durable, this.superuser, this.password, [
-      ...this.settings.filter((setting) => !setting.startsWith('cluster_name=')),
-      `cluster_name=${name}`,
-    ]);
+    const standby = new PostgresServer(
+      this.binDir,
+      join(dir, 'data'),
+      await freePort(),
+      this.runAs,
+      this.durable,
+      this.superuser,
+      this.password,
+      [...this.settings.filter((setting) => !setting.startsWith('cluster_name=')), `cluster_name=${name}`],
+      this.environment,
+    );
     await this.runProgram(
       join(this.binDir, 'pg_basebackup'),
       ['--pgdata', standby.dataDir, ...this.connectionOptions(), '--write-recovery-conf', '--checkpoint=fast'],
