@@ -63,7 +63,7 @@ export class PgBouncer {
     const dir = await mkdtemp(join(tmpdir(), 'wiki-pgbouncer-'));
     const bouncer = new PgBouncer(binary, dir, await freePort(), options);
     await bouncer.writeConfig();
-    await bouncer.launch();
+    await bouncer.start();
     return bouncer;
   }
 
@@ -78,11 +78,6 @@ export class PgBouncer {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
-  }
-
-  /** Starts PgBouncer again on the same port, with the same settings. */
-  async start(): Promise<void> {
-    await this.launch();
   }
 
   /** Its log: what it did with each client and server connection. */
@@ -129,7 +124,8 @@ export class PgBouncer {
     if (runAs !== undefined) for (const path of [this.dir, ini, users]) await chown(path, runAs.uid, runAs.gid);
   }
 
-  private async launch(): Promise<void> {
+  /** Starts PgBouncer (again, after `kill()`: on the same port, with the same settings). */
+  async start(): Promise<void> {
     const runAs = postgresUserIfRoot();
     const child = spawn(this.binary, [join(this.dir, 'pgbouncer.ini')], {
       uid: runAs?.uid,
