@@ -28,14 +28,15 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
     objects = await renderChart(files);
   });
 
-  it('renders the API and, unless external, PostgreSQL; Prometheus, Grafana and Alertmanager when enabled', () => {
+  it("renders the API, PostgreSQL as database.mode says (the chart's StatefulSet, or CloudNativePG's Cluster, or neither); Prometheus, Grafana and Alertmanager when enabled", () => {
     const expected = ['alertmanager', 'api', 'grafana', 'prometheus'].filter((component) => component === 'api' || values[component].enabled);
     expect(
       byKind(objects, 'Deployment')
         .map((object) => object.metadata.labels['app.kubernetes.io/component'])
         .sort(),
     ).toEqual(expected);
-    expect(byKind(objects, 'StatefulSet')).toHaveLength(values.postgresql.enabled ? 1 : 0);
+    expect(byKind(objects, 'StatefulSet')).toHaveLength(values.database.mode === 'builtin' ? 1 : 0);
+    expect(byKind(objects, 'Cluster')).toHaveLength(values.database.mode === 'cloudnative-pg' ? 1 : 0);
   });
 
   it('every object validates against the Kubernetes API schemas', () => {
@@ -64,7 +65,8 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
 
   it("app.kubernetes.io/version is the version of what each component runs (its image's tag)", () => {
     const expected: Record<string, string> = {
-      postgresql: values.postgresql.image.tag,
+      postgresql: values.database.mode === 'cloudnative-pg' ? values.cloudnativePg.image.tag : values.postgresql.image.tag,
+      pooler: values.cloudnativePg.pooler.image.tag,
       // The backup CronJob and the restore Job run PostgreSQL's image (pg_dump of the server's version).
       backup: values.postgresql.image.tag,
       prometheus: values.prometheus.image.tag,
@@ -144,7 +146,14 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
   });
 
   it('every referenced ConfigMap, Secret, PVC and ServiceAccount is rendered or named by a value', () => {
-    const secretsByValue = [values.postgresql.auth.existingSecret, values.externalDatabase.existingSecret].filter(Boolean);
+    const secretsByValue = [values.postgresql.auth.existingSecret, values.externalDatabase.existingSecret, values.cloudnativePg.appSecret].filter(Boolean);
+    // The Secrets the CloudNativePG operator makes for a rendered Cluster, with their keys.
+    const operatorSecrets: Record<string, string[]> = Object.fromEntries(
+      byKind(objects, 'Cluster').flatMap((cluster) => [
+        [`${cluster.metadata.name}-app`, ['username', 'password', 'host', 'port', 'dbname', 'uri', 'jdbc-uri', 'pgpass']],
+        [`${cluster.metadata.name}-ca`, ['ca.crt', 'ca.key']],
+      ]),
+    );
     const claimsByValue = [
       ...['prometheus', 'grafana', 'alertmanager'].map((component) => values[component].persistence.existingClaim),
       values.postgresql.backup.persistence.existingClaim,
@@ -157,7 +166,12 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
         expect(named(objects, 'ConfigMap', configMap.name), configMap.name).toBeDefined();
       for (const { secret } of volumes.filter((volume) => volume.secret)) {
         const generated = generatedDatabaseSecret(objects)?.metadata.name === secret.secretName;
-        expect(named(objects, 'Secret', secret.secretName) ?? (generated || secretsByValue.includes(secret.secretName)), secret.secretName).toBeTruthy();
+        expect(
+          named(objects, 'Secret', secret.secretName) ?? (generated || secretsByValue.includes(secret.secretName) || secret.secretName in operatorSecrets),
+          secret.secretName,
+        ).toBeTruthy();
+        const operatorItems: Array<{ key: string }> = secret.secretName in operatorSecrets ? (secret.items ?? []) : [];
+        for (const { key } of operatorItems) expect(operatorSecrets[secret.secretName], secret.secretName).toContain(key);
       }
       for (const { persistentVolumeClaim } of volumes.filter((volume) => volume.persistentVolumeClaim)) {
         const claim = persistentVolumeClaim.claimName;
@@ -178,8 +192,11 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
           const secret =
             named(objects, 'Secret', secretKeyRef.name) ??
             [generatedDatabaseSecret(objects)].find((generated) => generated?.metadata.name === secretKeyRef.name);
-          const available = secret ? Object.keys(secret.data ?? secret.stringData ?? {}) : secretsByValue;
-          expect(available, `Secret ${secretKeyRef.name}, key ${secretKeyRef.key}`).toContain(secret ? secretKeyRef.key : secretKeyRef.name);
+          // One the operator makes has the keys it gives it.
+          const operatorKeys = operatorSecrets[secretKeyRef.name];
+          const available = operatorKeys ?? (secret ? Object.keys(secret.data ?? secret.stringData ?? {}) : secretsByValue);
+          const wanted = operatorKeys !== undefined || secret ? secretKeyRef.key : secretKeyRef.name;
+          expect(available, `Secret ${secretKeyRef.name}, key ${secretKeyRef.key}`).toContain(wanted);
         }
         for (const { configMapKeyRef } of valuesFrom.filter((valueFrom) => valueFrom.configMapKeyRef))
           expect(named(objects, 'ConfigMap', configMapKeyRef.name)).toBeDefined();
@@ -372,7 +389,7 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
 
   it('PostgreSQL: data in a subfolder of the volume, fsGroup for the image user, pg_isready probes', () => {
     const statefulSet = byKind(objects, 'StatefulSet')[0];
-    expect(statefulSet !== undefined, 'a PostgreSQL StatefulSet exactly when postgresql.enabled').toBe(values.postgresql.enabled);
+    expect(statefulSet !== undefined, 'a PostgreSQL StatefulSet exactly in the builtin mode').toBe(values.database.mode === 'builtin');
     if (statefulSet === undefined) return;
     const pod = statefulSet.spec.template.spec;
     const container = pod.containers[0];

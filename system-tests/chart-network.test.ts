@@ -1,13 +1,44 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { NAMESPACE, REPO_ROOT, renderChart, type K8sObject } from './support/helm.js';
+import { NAMESPACE, RELEASE, REPO_ROOT, renderChart, type K8sObject } from './support/helm.js';
 import { allowedConnections, connectionsTable, releasePods, type Endpoint } from './support/network-policy.js';
 import { byKind, CI_DIR, componentObject, named, VALUES_SETS } from './support/rendered.js';
 
 // The Ingress and the network policies (phase 9), rendered with ci/ingress-values.yaml:
 // every path leads somewhere real, and the policies allow exactly the connections the
 // release needs (evaluated, not eyeballed).
+
+// Peers outside the release that every policy test has: the cluster's DNS, the
+// Kubernetes API (an address outside the pod network), and a pod of the same namespace
+// that the release must keep out.
+const DNS: Endpoint = {
+  name: 'DNS',
+  labels: { 'k8s-app': 'kube-dns' },
+  namespaceLabels: { 'kubernetes.io/metadata.name': 'kube-system' },
+  ports: [
+    { protocol: 'UDP', port: 53 },
+    { protocol: 'TCP', port: 53 },
+  ],
+  inRelease: false,
+};
+const KUBERNETES_API: Endpoint = {
+  name: 'Kubernetes API',
+  labels: {},
+  namespaceLabels: undefined,
+  ports: [
+    { protocol: 'TCP', port: 443 },
+    { protocol: 'TCP', port: 6443 },
+  ],
+  inRelease: false,
+};
+const ANOTHER_POD: Endpoint = {
+  name: 'another pod in the namespace',
+  labels: { app: 'other' },
+  namespaceLabels: { 'kubernetes.io/metadata.name': NAMESPACE },
+  ports: [{ protocol: 'TCP', port: 8080 }],
+  inRelease: false,
+};
 
 describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => {
   let objects: K8sObject[];
@@ -101,33 +132,9 @@ describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => 
       ports: [],
       inRelease: false,
     },
-    {
-      name: 'DNS',
-      labels: { 'k8s-app': 'kube-dns' },
-      namespaceLabels: { 'kubernetes.io/metadata.name': 'kube-system' },
-      ports: [
-        { protocol: 'UDP', port: 53 },
-        { protocol: 'TCP', port: 53 },
-      ],
-      inRelease: false,
-    },
-    {
-      name: 'Kubernetes API',
-      labels: {},
-      namespaceLabels: undefined,
-      ports: [
-        { protocol: 'TCP', port: 443 },
-        { protocol: 'TCP', port: 6443 },
-      ],
-      inRelease: false,
-    },
-    {
-      name: 'another pod in the namespace',
-      labels: { app: 'other' },
-      namespaceLabels: NAMESPACE_LABELS,
-      ports: [{ protocol: 'TCP', port: 8080 }],
-      inRelease: false,
-    },
+    DNS,
+    KUBERNETES_API,
+    ANOTHER_POD,
     // Where Alertmanager's notifications go: a webhook, Slack or a mail server on the internet.
     {
       name: 'a receiver on the internet',
@@ -296,5 +303,132 @@ describe('every egress rule names its ports by number', () => {
       spec: { egress: [{ ports: [{ port: 'web' }, { port: 53 }] }] },
     };
     expect(namedEgressPorts([policy])).toEqual(['p: web']);
+  });
+});
+
+// The cloudnative-pg mode (ci/cloudnative-pg-values.yaml, the Pooler and the network
+// policies on): the operator's pods are not rendered by the chart, so they are added
+// here with the labels CloudNativePG 1.30 gives them (pkg/specs/pods.go, jobs.go,
+// pgbouncer/deployments.go), beside the operator itself and the object store.
+describe('the network policies of the cloudnative-pg mode', () => {
+  const NAMESPACE_LABELS = { 'kubernetes.io/metadata.name': NAMESPACE };
+  const cluster = `${RELEASE}-wiki-chart-postgresql`;
+  const operatorLabels = (extra: Record<string, string>) => ({
+    'app.kubernetes.io/name': 'postgresql',
+    'app.kubernetes.io/instance': cluster,
+    'app.kubernetes.io/managed-by': 'cloudnative-pg',
+    'cnpg.io/cluster': cluster,
+    ...extra,
+  });
+  const inNamespace = (name: string, labels: Record<string, string>, ports: Endpoint['ports']): Endpoint => ({
+    name,
+    labels,
+    namespaceLabels: NAMESPACE_LABELS,
+    ports,
+    // Selected by the release's policies when their selectors match: evaluated as the chart's own.
+    inRelease: true,
+  });
+  // Two instances (a primary and a standby: "instance -> instance" is replication).
+  const instance = (serial: number) =>
+    inNamespace(
+      'instance',
+      operatorLabels({ 'app.kubernetes.io/component': 'database', 'cnpg.io/podRole': 'instance', 'cnpg.io/instanceName': `${cluster}-${serial}` }),
+      [
+        { protocol: 'TCP', port: 5432, name: 'postgresql' },
+        { protocol: 'TCP', port: 9187, name: 'metrics' },
+        { protocol: 'TCP', port: 8000, name: 'status' },
+      ],
+    );
+  const OPERATOR_PODS: Endpoint[] = [
+    instance(1),
+    instance(2),
+    // The job that clones a new instance from the primary (pg_basebackup).
+    inNamespace(
+      'join job',
+      operatorLabels({ 'app.kubernetes.io/component': 'database', 'cnpg.io/jobRole': 'join', 'cnpg.io/instanceName': `${cluster}-4` }),
+      [],
+    ),
+    inNamespace(
+      'pgbouncer',
+      operatorLabels({ 'app.kubernetes.io/component': 'pooler', 'cnpg.io/podRole': 'pooler', 'cnpg.io/poolerName': `${cluster}-pooler-rw` }),
+      [
+        { protocol: 'TCP', port: 5432, name: 'pgbouncer' },
+        { protocol: 'TCP', port: 9127, name: 'metrics' },
+      ],
+    ),
+  ];
+  const OUTSIDE_PEERS: Endpoint[] = [
+    {
+      name: 'operator',
+      labels: { 'app.kubernetes.io/name': 'cloudnative-pg' },
+      namespaceLabels: { 'kubernetes.io/metadata.name': 'cnpg-system' },
+      ports: [],
+      inRelease: false,
+    },
+    {
+      name: 'another pod in cnpg-system',
+      labels: { 'app.kubernetes.io/name': 'barman-cloud' },
+      namespaceLabels: { 'kubernetes.io/metadata.name': 'cnpg-system' },
+      ports: [],
+      inRelease: false,
+    },
+    {
+      name: 'MinIO',
+      labels: { app: 'minio' },
+      namespaceLabels: { 'kubernetes.io/metadata.name': 'minio' },
+      ports: [{ protocol: 'TCP', port: 9000 }],
+      inRelease: false,
+    },
+    DNS,
+    KUBERNETES_API,
+    { ...ANOTHER_POD, ports: [{ protocol: 'TCP', port: 5432 }] },
+  ];
+  const connections = async (files: string[], set: string[] = [], operatorPods = OPERATOR_PODS) => {
+    const rendered = await renderChart(files, set);
+    const lines = allowedConnections(byKind(rendered, 'NetworkPolicy'), NAMESPACE_LABELS, [
+      ...releasePods(rendered, NAMESPACE_LABELS),
+      ...operatorPods,
+      ...OUTSIDE_PEERS,
+    ]);
+    // What the chart's own pods do apart from the database is the other tests' concern.
+    const database = ['instance', 'join job', 'pgbouncer'];
+    return lines.filter((line) => database.some((name) => line.startsWith(`${name} -> `) || line.includes(` -> ${name}:`)));
+  };
+
+  it('allow exactly: the operator to the instances; instances and their jobs to each other; the API to PgBouncer and PgBouncer to the instances; Prometheus to both metrics ports; the instances to the Kubernetes API, DNS and the object store', async () => {
+    const dns = (from: string) => [`${from} -> DNS:53/TCP`, `${from} -> DNS:53/UDP`];
+    expect(await connections([join(CI_DIR, 'cloudnative-pg-values.yaml')])).toEqual(
+      [
+        'operator -> instance:5432/TCP',
+        'operator -> instance:8000/TCP',
+        'join job -> instance:5432/TCP',
+        'join job -> instance:8000/TCP',
+        ...dns('join job'),
+        'join job -> Kubernetes API:443/TCP',
+        'join job -> Kubernetes API:6443/TCP',
+        'join job -> MinIO:9000/TCP',
+        'instance -> instance:5432/TCP',
+        'instance -> instance:8000/TCP',
+        ...dns('instance'),
+        'instance -> Kubernetes API:443/TCP',
+        'instance -> Kubernetes API:6443/TCP',
+        'instance -> MinIO:9000/TCP',
+        'pgbouncer -> instance:5432/TCP',
+        ...dns('pgbouncer'),
+        'pgbouncer -> Kubernetes API:443/TCP',
+        'pgbouncer -> Kubernetes API:6443/TCP',
+        'api -> pgbouncer:5432/TCP',
+        'prometheus -> instance:9187/TCP',
+        'prometheus -> pgbouncer:9127/TCP',
+      ].sort(),
+    );
+  });
+
+  it('without the Pooler, the API reaches the instances directly; the other pods of the namespace reach neither', async () => {
+    const withoutPooler = OPERATOR_PODS.filter((pod) => pod.name !== 'pgbouncer');
+    const lines = await connections([join(CI_DIR, 'cloudnative-pg-values.yaml')], ['cloudnativePg.pooler.enabled=false'], withoutPooler);
+    expect(lines).toContain('api -> instance:5432/TCP');
+    expect(lines.filter((line) => line.includes('pgbouncer'))).toEqual([]);
+    expect(lines.filter((line) => line.startsWith('another pod'))).toEqual([]);
   });
 });

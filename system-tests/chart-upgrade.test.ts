@@ -100,10 +100,10 @@ describe('the documented upgrade commands, on releases of the previous chart ver
     expect(commands.filter((command) => command.mode === 'reuse').map((command) => `${command.file}: ${command.command}`)).toEqual([]);
   });
 
-  // The previous version's ci/production-values.yaml paired a 50Gi database with a 1Gi
-  // backups volume: the new chart refuses that, saying what to change (its upgrade note).
+  // The previous version's external database was postgresql.enabled false: the new chart
+  // refuses that value, saying what replaced it (its upgrade note).
   const REFUSED: Record<string, string> = {
-    'production-values.yaml': 'postgresql.backup.persistence.size 1Gi is too small',
+    'external-database-values.yaml': 'postgresql.enabled was replaced by database.mode in chart 0.15',
   };
 
   it.each(upgradeCommands().map((command): [string, string, UpgradeCommand] => [command.file, command.command, command]))(
@@ -127,6 +127,6 @@ describe('the documented upgrade commands, on releases of the previous chart ver
   it(`--reuse-values would fail on a release of the previous version (the check can fail): the new chart's required values are missing`, async () => {
     const result = await upgrade({ file: '', command: '', mode: 'reuse', valuesFiles: [], set: ['api.logLevel=debug'] }, releases[0]![1]);
     expect(result.ok).toBe(false);
-    expect(result.output).toMatch(/at '\/postgresql': missing propert(y|ies) 'startupTimeoutSeconds'/);
+    expect(result.output).toMatch(/at '': missing properties 'database', 'cloudnativePg'/);
   });
 });

@@ -16,7 +16,7 @@ describe('values.yaml', () => {
   // Every key a user may set has a comment saying what it does: on the line above it,
   // or, inside a block documented as a whole (resources, alerting.for, the Alertmanager
   // configuration...), on the line above that block.
-  const DOCUMENTED_AS_A_WHOLE = new Set(['resources', 'initResources', 'retention', 'for', 'config', 'sidecarLabel']);
+  const DOCUMENTED_AS_A_WHOLE = new Set(['resources', 'initResources', 'sidecarResources', 'retention', 'for', 'config', 'parameters', 'sidecarLabel']);
 
   function undocumentedKeys(text: string): string[] {
     const lines = text.split('\n');
@@ -109,9 +109,9 @@ describe('values.schema.json rejects bad values with a clear message', () => {
   });
 
   it('an external database without a host or password', async () => {
-    const noHost = await templateWith('postgresql.enabled=false', 'externalDatabase.password=x');
-    expect(noHost.output).toContain('externalDatabase.host is required');
-    const noPassword = await templateWith('postgresql.enabled=false', 'externalDatabase.host=db');
+    const noHost = await templateWith('database.mode=external', 'externalDatabase.password=x');
+    expect(noHost.output).toContain("at '/externalDatabase/host': minLength: got 0, want 1");
+    const noPassword = await templateWith('database.mode=external', 'externalDatabase.host=db');
     expect(noPassword.output).toContain('externalDatabase.password or externalDatabase.existingSecret is required');
   });
 });
@@ -153,7 +153,7 @@ describe('templating details', () => {
   it('a new database password rolls the API pods; a generated one never causes a roll by itself', async () => {
     const annotation = async (set: string[]) =>
       componentObject(await renderChart([], set), 'Deployment', 'api')!.spec.template.metadata.annotations['checksum/database-password'];
-    const external = ['postgresql.enabled=false', 'externalDatabase.host=db.example'];
+    const external = ['database.mode=external', 'externalDatabase.host=db.example'];
     const before = await annotation([...external, 'externalDatabase.password=first']);
     expect(before).toMatch(/^[a-f0-9]{64}$/);
     expect(await annotation([...external, 'externalDatabase.password=second'])).not.toBe(before);

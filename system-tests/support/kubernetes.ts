@@ -2,12 +2,14 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PodMonitor, PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { isCloudnativePgResource, validateCloudnativePgResource } from './cloudnative-pg.js';
 import type { K8sObject } from './helm.js';
 
 // Validation of rendered objects against the Kubernetes API's own OpenAPI schemas,
 // through the `kubernetes-models` package (one model class per apiVersion/kind), and
 // of the Prometheus Operator's custom resources against their CRDs' schemas
-// (`@kubernetes-models/prometheus-operator`).
+// (`@kubernetes-models/prometheus-operator`), and of CloudNativePG's against the
+// schemas of support/cloudnative-pg.ts.
 
 const require = createRequire(import.meta.url);
 // kubernetes-models 5 exports only ES modules, one index per API group, so a model is
@@ -25,6 +27,10 @@ const CUSTOM_RESOURCES: Record<string, new (data: any) => { validate(): void }> 
 
 /** Throws with the schema's complaint when the object is not a valid one of its kind. */
 export function validateAgainstKubernetesSchema(object: K8sObject): void {
+  if (isCloudnativePgResource(object)) {
+    validateCloudnativePgResource(object);
+    return;
+  }
   const CustomResource = CUSTOM_RESOURCES[`${object.apiVersion} ${object.kind}`];
   if (CustomResource !== undefined) {
     new CustomResource(object).validate();

@@ -69,7 +69,11 @@ Usage: include "wiki-chart.podLabels" (dict "context" $ "component" "api" "extra
 
 {{- define "wiki-chart.componentVersion" -}}
 {{- $values := .context.Values -}}
-{{- if has .component (list "postgresql" "backup") -}}
+{{- if and (eq .component "postgresql") (eq $values.database.mode "cloudnative-pg") -}}
+{{- $values.cloudnativePg.image.tag -}}
+{{- else if eq .component "pooler" -}}
+{{- $values.cloudnativePg.pooler.image.tag -}}
+{{- else if has .component (list "postgresql" "backup") -}}
 {{- $values.postgresql.image.tag -}}
 {{- else if eq .component "prometheus" -}}
 {{- $values.prometheus.image.tag -}}
@@ -114,43 +118,113 @@ still overrides it, so users of that chart keep their values file.
 {{- printf "%s-api" (include "wiki-chart.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* Where the API finds its database: the chart's PostgreSQL, or an external one. */}}
+{{/* database.mode, one helper per mode ("true" or ""): the chart's own PostgreSQL ... */}}
+{{- define "wiki-chart.database.builtin" -}}
+{{- if eq .Values.database.mode "builtin" -}}true{{- end -}}
+{{- end -}}
+
+{{/* ... a CloudNativePG Cluster ... */}}
+{{- define "wiki-chart.database.cloudnativePg" -}}
+{{- if eq .Values.database.mode "cloudnative-pg" -}}true{{- end -}}
+{{- end -}}
+
+{{/* ... or a PostgreSQL run elsewhere. */}}
+{{- define "wiki-chart.database.external" -}}
+{{- if eq .Values.database.mode "external" -}}true{{- end -}}
+{{- end -}}
+
+{{/* The CloudNativePG Cluster's name (cloudnativePg.clusterName, or the built-in PostgreSQL's name). */}}
+{{- define "wiki-chart.cloudnativePg.clusterName" -}}
+{{- .Values.cloudnativePg.clusterName | default (include "wiki-chart.postgresql.fullname" .) -}}
+{{- end -}}
+
+{{/* The Pooler's name, which is also its Service's: <cluster>-pooler-rw. */}}
+{{- define "wiki-chart.cloudnativePg.poolerName" -}}
+{{- printf "%s-pooler-rw" (include "wiki-chart.cloudnativePg.clusterName" .) -}}
+{{- end -}}
+
+{{/* The ObjectStore's name: the Barman Cloud plugin's settings for where backups go. */}}
+{{- define "wiki-chart.cloudnativePg.objectStoreName" -}}
+{{- printf "%s-backups" (include "wiki-chart.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The labels of the Cluster's PostgreSQL pods, as the operator sets them. The operator
+also sets app.kubernetes.io/name, instance and component on its pods (postgresql, the
+Cluster's name, database): the chart does not fight it for those keys, so its
+network policies and scrape jobs select the operator's pods by the operator's labels,
+and the chart-wide policies (default deny, DNS) do not select them.
+*/}}
+{{- define "wiki-chart.cloudnativePg.instanceSelector" -}}
+cnpg.io/cluster: {{ include "wiki-chart.cloudnativePg.clusterName" . }}
+cnpg.io/podRole: instance
+{{- end -}}
+
+{{/* The labels of the Pooler's PgBouncer pods, as the operator sets them. */}}
+{{- define "wiki-chart.cloudnativePg.poolerSelector" -}}
+cnpg.io/poolerName: {{ include "wiki-chart.cloudnativePg.poolerName" . }}
+cnpg.io/podRole: pooler
+{{- end -}}
+
+{{/* Where the API finds its database: the chart's PostgreSQL, the Cluster's primary (or its Pooler), or an external one. */}}
 {{- define "wiki-chart.database.host" -}}
-{{- if .Values.postgresql.enabled -}}
+{{- if include "wiki-chart.database.builtin" . -}}
 {{- include "wiki-chart.postgresql.fullname" . -}}
+{{- else if include "wiki-chart.database.cloudnativePg" . -}}
+{{- if .Values.cloudnativePg.pooler.enabled -}}
+{{- include "wiki-chart.cloudnativePg.poolerName" . -}}
 {{- else -}}
-{{- required "externalDatabase.host is required when postgresql.enabled is false" .Values.externalDatabase.host -}}
+{{- printf "%s-rw" (include "wiki-chart.cloudnativePg.clusterName" .) -}}
+{{- end -}}
+{{- else -}}
+{{- required "externalDatabase.host is required when database.mode is external" .Values.externalDatabase.host -}}
 {{- end -}}
 {{- end -}}
 
 {{- define "wiki-chart.database.port" -}}
-{{- if .Values.postgresql.enabled -}}
+{{- if include "wiki-chart.database.builtin" . -}}
 {{- .Values.postgresql.service.port -}}
+{{- else if include "wiki-chart.database.cloudnativePg" . -}}
+5432
 {{- else -}}
 {{- .Values.externalDatabase.port -}}
 {{- end -}}
 {{- end -}}
 
 {{- define "wiki-chart.database.name" -}}
-{{- if .Values.postgresql.enabled -}}{{ .Values.postgresql.auth.database }}{{- else -}}{{ .Values.externalDatabase.database }}{{- end -}}
+{{- if include "wiki-chart.database.builtin" . -}}{{ .Values.postgresql.auth.database }}
+{{- else if include "wiki-chart.database.cloudnativePg" . -}}{{ .Values.cloudnativePg.database }}
+{{- else -}}{{ .Values.externalDatabase.database }}{{- end -}}
 {{- end -}}
 
 {{- define "wiki-chart.database.user" -}}
-{{- if .Values.postgresql.enabled -}}{{ .Values.postgresql.auth.username }}{{- else -}}{{ .Values.externalDatabase.username }}{{- end -}}
+{{- if include "wiki-chart.database.builtin" . -}}{{ .Values.postgresql.auth.username }}
+{{- else if include "wiki-chart.database.cloudnativePg" . -}}{{ .Values.cloudnativePg.owner }}
+{{- else -}}{{ .Values.externalDatabase.username }}{{- end -}}
 {{- end -}}
 
-{{/* The Secret holding the database password: one named by a value, or the chart's own. */}}
+{{/*
+The Secret holding the API's database password: one named by a value, the chart's own,
+or, with CloudNativePG, the operator's <cluster>-app (or cloudnativePg.appSecret).
+*/}}
 {{- define "wiki-chart.database.secretName" -}}
-{{- $existing := ternary .Values.postgresql.auth.existingSecret .Values.externalDatabase.existingSecret .Values.postgresql.enabled -}}
+{{- if include "wiki-chart.database.cloudnativePg" . -}}
+{{- .Values.cloudnativePg.appSecret | default (printf "%s-app" (include "wiki-chart.cloudnativePg.clusterName" .)) -}}
+{{- else -}}
+{{- $existing := ternary .Values.postgresql.auth.existingSecret .Values.externalDatabase.existingSecret (eq .Values.database.mode "builtin") -}}
 {{- if $existing -}}
 {{- $existing -}}
 {{- else -}}
 {{- printf "%s-database" (include "wiki-chart.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
 
 {{- define "wiki-chart.database.secretKey" -}}
-{{- ternary .Values.postgresql.auth.secretKey .Values.externalDatabase.secretKey .Values.postgresql.enabled -}}
+{{- if include "wiki-chart.database.cloudnativePg" . -}}password
+{{- else -}}
+{{- ternary .Values.postgresql.auth.secretKey .Values.externalDatabase.secretKey (eq .Values.database.mode "builtin") -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -159,12 +233,12 @@ whose password is in externalDatabase.password. The chart's own PostgreSQL gets 
 generated passwords from the database-credentials Job instead (generatePasswords).
 */}}
 {{- define "wiki-chart.database.createSecret" -}}
-{{- if and (not .Values.postgresql.enabled) (not .Values.externalDatabase.existingSecret) -}}true{{- end -}}
+{{- if and (include "wiki-chart.database.external" .) (not .Values.externalDatabase.existingSecret) -}}true{{- end -}}
 {{- end -}}
 
 {{/* Whether the database-credentials Job generates the chart's PostgreSQL passwords (no existing Secret named). */}}
 {{- define "wiki-chart.postgresql.generatePasswords" -}}
-{{- if and .Values.postgresql.enabled (not .Values.postgresql.auth.existingSecret) -}}true{{- end -}}
+{{- if and (include "wiki-chart.database.builtin" .) (not .Values.postgresql.auth.existingSecret) -}}true{{- end -}}
 {{- end -}}
 
 {{/*
@@ -415,12 +489,12 @@ has no host (it then answers any) or is off.
 
 {{/* Phase 11: postgres_exporter beside the chart's PostgreSQL ("true" or ""). */}}
 {{- define "wiki-chart.postgresql.metricsEnabled" -}}
-{{- if and .Values.postgresql.enabled .Values.postgresql.metrics.enabled -}}true{{- end -}}
+{{- if and (include "wiki-chart.database.builtin" .) .Values.postgresql.metrics.enabled -}}true{{- end -}}
 {{- end -}}
 
 {{/* Phase 11: the backup CronJob of the chart's PostgreSQL ("true" or ""). */}}
 {{- define "wiki-chart.postgresql.backupEnabled" -}}
-{{- if and .Values.postgresql.enabled .Values.postgresql.backup.enabled -}}true{{- end -}}
+{{- if and (include "wiki-chart.database.builtin" .) .Values.postgresql.backup.enabled -}}true{{- end -}}
 {{- end -}}
 
 {{/* The ConfigMap with wiki-chart/postgresql/ (setup, backup and restore scripts, the exporter's query). */}}
@@ -435,16 +509,26 @@ has no host (it then answers any) or is off.
 
 {{/*
 The age past which the last good backup counts as missing: alerting.postgresql.backupMaxAge,
-else twice the interval of postgresql.backup.schedule, read from its fields: a fixed
-minute and any hour (hourly), a fixed minute and every Nth hour (every N hours), a
-fixed minute and hour (daily), the same on one day of the week (weekly), and the
-@hourly, @daily, @midnight and @weekly shorthands. Any other schedule must set
-backupMaxAge: the chart refuses to guess.
+else twice the interval of postgresql.backup.schedule (wiki-chart.scheduleMaxAge).
 */}}
 {{- define "wiki-chart.postgresql.backupMaxAge" -}}
-{{- $schedule := .Values.postgresql.backup.schedule -}}
+{{- include "wiki-chart.scheduleMaxAge" (dict "schedule" .Values.postgresql.backup.schedule "scheduleName" "postgresql.backup.schedule" "maxAge" .Values.alerting.postgresql.backupMaxAge "maxAgeName" "alerting.postgresql.backupMaxAge") -}}
+{{- end -}}
+
+{{/*
+A backup schedule's maxAge, else twice its interval, read from its cron fields (with
+withSeconds, CloudNativePG's format: its leading seconds field dropped): a fixed minute and any hour
+(hourly), a fixed minute and every Nth hour (every N hours), a fixed minute and hour
+(daily), the same on one day of the week (weekly), and the @hourly, @daily, @midnight
+and @weekly shorthands. Any other schedule must set its maxAge: the chart refuses to guess.
+Usage: include "wiki-chart.scheduleMaxAge" (dict "schedule" "30 2 * * *" "scheduleName" "postgresql.backup.schedule" "maxAge" "" "maxAgeName" "alerting.postgresql.backupMaxAge")
+   or: include "wiki-chart.scheduleMaxAge" (dict "schedule" "0 30 2 * * *" "withSeconds" true ...)
+*/}}
+{{- define "wiki-chart.scheduleMaxAge" -}}
+{{- $schedule := .schedule -}}
 {{- $hours := 0 -}}
 {{- $fields := splitList " " (regexReplaceAll "\\s+" (trim $schedule) " ") -}}
+{{- if and .withSeconds (eq (len $fields) 6) -}}{{- $fields = rest $fields -}}{{- end -}}
 {{- if eq $schedule "@hourly" -}}{{- $hours = 1 -}}
 {{- else if has $schedule (list "@daily" "@midnight") -}}{{- $hours = 24 -}}
 {{- else if eq $schedule "@weekly" -}}{{- $hours = 168 -}}
@@ -459,12 +543,12 @@ backupMaxAge: the chart refuses to guess.
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- if .Values.alerting.postgresql.backupMaxAge -}}
-{{- .Values.alerting.postgresql.backupMaxAge -}}
+{{- if .maxAge -}}
+{{- .maxAge -}}
 {{- else if gt (int $hours) 0 -}}
 {{- printf "%dh" (mul $hours 2) -}}
 {{- else -}}
-{{- fail (printf "postgresql.backup.schedule %q: the chart cannot tell its interval; set alerting.postgresql.backupMaxAge (e.g. 48h for a daily backup)" $schedule) -}}
+{{- fail (printf "%s %q: the chart cannot tell its interval; set %s (e.g. 48h for a daily backup)" .scheduleName $schedule .maxAgeName) -}}
 {{- end -}}
 {{- end -}}
 
@@ -476,7 +560,7 @@ connection limits (setup.sql sets them: 3 and 2), plus the connections PostgreSQ
 keeps for superusers. A pool that cannot get a connection makes requests fail with 503.
 */}}
 {{- define "wiki-chart.postgresql.checkConnections" -}}
-{{- if .Values.postgresql.enabled -}}
+{{- if (include "wiki-chart.database.builtin" .) -}}
 {{- $config := .Values.postgresql.config -}}
 {{- $pods := ternary .Values.api.autoscaling.maxReplicas .Values.api.replicaCount .Values.api.autoscaling.enabled | int -}}
 {{- $surge := 1 -}}
@@ -567,7 +651,7 @@ naming it: PostgreSQL's setup would otherwise stop the database at its next star
 */}}
 {{- define "wiki-chart.postgresql.checkExistingSecret" -}}
 {{- $name := .Values.postgresql.auth.existingSecret -}}
-{{- if and .Values.postgresql.enabled $name -}}
+{{- if and (include "wiki-chart.database.builtin" .) $name -}}
 {{- $secret := lookup "v1" "Secret" .Release.Namespace $name -}}
 {{- if $secret -}}
 {{- $keys := list .Values.postgresql.auth.secretKey .Values.postgresql.auth.superuserSecretKey -}}
@@ -590,7 +674,7 @@ own; wiki_chart_setup is the setup script's. A role shared by two features would
 the exporter's (3) or the backup's (2) CONNECTION LIMIT on the API's role.
 */}}
 {{- define "wiki-chart.postgresql.checkRoles" -}}
-{{- if .Values.postgresql.enabled -}}
+{{- if (include "wiki-chart.database.builtin" .) -}}
 {{- $roles := list (list "postgresql.auth.username" .Values.postgresql.auth.username) -}}
 {{- if include "wiki-chart.postgresql.metricsEnabled" . -}}
 {{- $roles = append $roles (list "postgresql.metrics.username" .Values.postgresql.metrics.username) -}}
@@ -711,8 +795,10 @@ spec:
 
 {{/*
 A Prometheus scrape job for one container port of one component's pods, found through
-the Kubernetes API (pod discovery), one target per pod.
+the Kubernetes API (pod discovery), one target per pod. The pods are the chart's own
+component's, or those a label selector names (pods the CloudNativePG operator runs).
 Usage: include "wiki-chart.prometheus.podScrapeJob" (dict "context" $ "job" "wiki-api" "component" "api" "container" "api" "port" "http")
+   or: include "wiki-chart.prometheus.podScrapeJob" (dict "context" $ "job" "postgresql" "selector" "cnpg.io/cluster=db" "container" "postgres" "port" "metrics")
 */}}
 {{- define "wiki-chart.prometheus.podScrapeJob" -}}
 {{- $ := .context -}}
@@ -726,7 +812,7 @@ Usage: include "wiki-chart.prometheus.podScrapeJob" (dict "context" $ "job" "wik
       # ... and only this component's pods, filtered by the API server.
       selectors:
         - role: pod
-          label: {{ printf "app.kubernetes.io/name=%s,app.kubernetes.io/instance=%s,app.kubernetes.io/component=%s" (include "wiki-chart.name" $) $.Release.Name .component | quote }}
+          label: {{ .selector | default (printf "app.kubernetes.io/name=%s,app.kubernetes.io/instance=%s,app.kubernetes.io/component=%s" (include "wiki-chart.name" $) $.Release.Name .component) | quote }}
   relabel_configs:
     # One target per pod: the container's port named "{{ .port }}".
     - source_labels: [__meta_kubernetes_pod_container_name, __meta_kubernetes_pod_container_port_name]
@@ -753,4 +839,94 @@ Usage: include "wiki-chart.rules.matchers" (dict "context" $ "job" "wiki-api")
 */}}
 {{- define "wiki-chart.rules.matchers" -}}
 job={{ .job | quote }}, namespace={{ .context.Release.Namespace | quote }}
+{{- end -}}
+
+{{/*
+Refuses CloudNativePG settings that cannot work, each with what to change:
+- a recovery from the Cluster's own name (it would restore over the folder it archives to);
+- a synchronous quorum no standby set can meet (writes would wait forever with
+  dataDurability required);
+- more connections than max_connections: every API pod at the busiest moment with a
+  full pool (or, with the Pooler, each PgBouncer's pool plus its auth_query
+  connection), plus superuser_reserved_connections, which the operator's instance
+  manager uses.
+*/}}
+{{- define "wiki-chart.cloudnativePg.check" -}}
+{{- $values := .Values.cloudnativePg -}}
+{{- $cluster := include "wiki-chart.cloudnativePg.clusterName" . -}}
+{{- if eq $values.recovery.fromCluster $cluster -}}
+{{- fail (printf "cloudnativePg.recovery.fromCluster is %q, this Cluster's own name: a recovery creates a new Cluster, so give cloudnativePg.clusterName a new name (e.g. %s-restored)" $cluster $cluster) -}}
+{{- end -}}
+{{- if and $values.recovery.targetTime (not $values.recovery.fromCluster) -}}
+{{- fail "cloudnativePg.recovery.targetTime is set without cloudnativePg.recovery.fromCluster: name the Cluster whose backups to restore" -}}
+{{- end -}}
+{{- if ge (int $values.synchronous.number) (int $values.instances) -}}
+{{- fail (printf "cloudnativePg.synchronous.number is %d, but %d instances have only %d standbys: lower it, or add instances" (int $values.synchronous.number) (int $values.instances) (sub (int $values.instances) 1)) -}}
+{{- end -}}
+{{- $parameters := $values.parameters -}}
+{{- $max := int (index $parameters "max_connections" | default 100) -}}
+{{- $reserved := int (index $parameters "superuser_reserved_connections" | default 3) -}}
+{{- if $values.pooler.enabled -}}
+{{- $poolSize := int (index $values.pooler.parameters "default_pool_size" | default 20) -}}
+{{- $needed := add (mul (int $values.pooler.instances) (add $poolSize 1)) $reserved -}}
+{{- if gt (int $needed) $max -}}
+{{- fail (printf "cloudnativePg.parameters.max_connections is %d, but up to %d connections may be needed: %d PgBouncer pods x (default_pool_size %d + 1 for its auth_query), + %d reserved for superusers. Raise max_connections or lower the pool." $max (int $needed) (int $values.pooler.instances) $poolSize $reserved) -}}
+{{- end -}}
+{{- else -}}
+{{- $pods := ternary .Values.api.autoscaling.maxReplicas .Values.api.replicaCount .Values.api.autoscaling.enabled | int -}}
+{{- $api := mul (add $pods 1) (int .Values.api.databasePoolSize) -}}
+{{- $needed := add $api $reserved -}}
+{{- if gt (int $needed) $max -}}
+{{- fail (printf "cloudnativePg.parameters.max_connections is %d, but up to %d connections may be needed: %d API pods at the busiest (%d + 1 during a rolling update) x api.databasePoolSize %d, + %d reserved for superusers. Raise max_connections, lower the pool size or the replicas, or turn on cloudnativePg.pooler." $max (int $needed) (add $pods 1) $pods (int .Values.api.databasePoolSize) $reserved) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A map of labels as a label selector string: "a=1,b=2", sorted by key. */}}
+{{- define "wiki-chart.labelSelector" -}}
+{{- $pairs := list -}}
+{{- range $key, $value := . -}}{{- $pairs = append $pairs (printf "%s=%s" $key $value) -}}{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
+{{/*
+Where the CloudNativePG instances and the operator's jobs for them may connect: DNS
+(the chart-wide policy selects only the chart's own pods), the Cluster's instances,
+the Kubernetes API, and the object store (networkPolicy.objectStore). Numbers, never
+ports' names, as in every egress rule (networkpolicy-grafana.yaml says why).
+*/}}
+{{- define "wiki-chart.cloudnativePg.instanceEgress" -}}
+{{- $values := .Values.cloudnativePg -}}
+- ports:
+    - protocol: UDP
+      port: 53
+    - protocol: TCP
+      port: 53
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "wiki-chart.cloudnativePg.instanceSelector" . | nindent 10 }}
+  ports:
+    - protocol: TCP
+      port: 8000
+    - protocol: TCP
+      port: 5432
+# The Kubernetes API: its address varies between clusters, so only its ports are known.
+- ports:
+    {{- range .Values.networkPolicy.kubernetesApiPorts }}
+    - protocol: TCP
+      port: {{ . }}
+    {{- end }}
+{{- if or $values.backup.enabled $values.recovery.fromCluster }}
+# The object store.
+- {{- with .Values.networkPolicy.objectStore.peers }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  ports:
+    {{- range .Values.networkPolicy.objectStore.ports }}
+    - protocol: TCP
+      port: {{ . }}
+    {{- end }}
+{{- end }}
 {{- end -}}
