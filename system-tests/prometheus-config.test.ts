@@ -38,9 +38,12 @@ const skip = skipLoudly(prometheusMissing(), 'the promtool tests are');
 describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () => {
   let dir: string;
   let objects: K8sObject[];
+  /** Rendered with ci/cloudnative-pg-values.yaml: rules/postgresql.yaml on CloudNativePG's metrics, and rules/cloudnative-pg.yaml. */
+  let cloudnativePgObjects: K8sObject[];
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'wiki-promtool-'));
     objects = await renderChart();
+    cloudnativePgObjects = await renderChart([join(CHART_DIR, 'ci', 'cloudnative-pg-values.yaml')]);
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -117,29 +120,56 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
     expect(result.output).toContain('SUCCESS');
   });
 
-  it('every alert has a unit test that expects it to fire, and one that expects it silent', async () => {
-    const testFiles = await layOutRuleTests(objects, join(dir, 'coverage'));
-    const files = ['alerts.yaml', 'slo.yaml', 'postgresql.yaml'];
-    const groups = (await Promise.all(files.map(async (file) => parseYaml(await readFile(join(dir, 'coverage', 'rules', file), 'utf8')) as RuleFile))).flatMap(
+  it(
+    '`promtool check rules` and `promtool test rules` (wiki-chart/rules-tests/cloudnative-pg/) on the rules as rendered with ci/cloudnative-pg-values.yaml',
+    { timeout: 120_000 },
+    async () => {
+      const testFiles = await layOutRuleTests(cloudnativePgObjects, join(dir, 'cloudnative-pg'), 'cloudnative-pg');
+      const files = (await readdir(join(dir, 'cloudnative-pg', 'rules'))).sort();
+      // No backups of the built-in PostgreSQL to watch: its backup alerts are not rendered.
+      expect(files).toEqual(['alerts.yaml', 'cloudnative-pg.yaml', 'postgresql.yaml', 'recording.yaml', 'slo.yaml']);
+      const checked = await promtool(['check', 'rules', ...files.map((file) => join(dir, 'cloudnative-pg', 'rules', file))]);
+      expect(checked.ok, checked.output).toBe(true);
+      expect(testFiles.map((file) => file.slice(file.lastIndexOf('/') + 1)).sort()).toEqual(['cloudnative-pg_test.yaml', 'postgresql_test.yaml']);
+      const result = await promtool(['test', 'rules', ...testFiles]);
+      expect(result.ok, result.output).toBe(true);
+    },
+  );
+
+  /** The alerts of the given rule files as rendered, and those the unit tests expect to fire and to stay silent. */
+  async function alertCoverage(rendered: K8sObject[], files: string[], testsFolder = '') {
+    const layout = join(dir, `coverage-${testsFolder || 'default'}`);
+    const testFiles = await layOutRuleTests(rendered, layout, testsFolder);
+    const groups = (await Promise.all(files.map(async (file) => parseYaml(await readFile(join(layout, 'rules', file), 'utf8')) as RuleFile))).flatMap(
       (rules) => rules.groups,
     );
     const alerts = groups.flatMap((group) => group.rules.flatMap((rule) => (rule.alert === undefined ? [] : [rule.alert])));
-    expect(alerts.length).toBeGreaterThanOrEqual(20);
     const fires = new Set<string>();
     const silent = new Set<string>();
     for (const file of testFiles) {
       const unit = parseYaml(await readFile(file, 'utf8')) as { tests: Array<{ alert_rule_test?: Array<{ alertname: string; exp_alerts: unknown[] }> }> };
       for (const check of unit.tests.flatMap((test) => test.alert_rule_test ?? [])) (check.exp_alerts.length > 0 ? fires : silent).add(check.alertname);
     }
-    expect(
-      alerts.filter((alert) => !fires.has(alert)),
-      'alerts never expected to fire',
-    ).toEqual([]);
-    // All but the Watchdog, which has no silent side: it fires whenever rules are evaluated.
-    expect(
-      alerts.filter((alert) => alert !== 'Watchdog' && !silent.has(alert)),
-      'alerts never expected to stay silent',
-    ).toEqual([]);
+    return {
+      alerts,
+      neverFiring: alerts.filter((alert) => !fires.has(alert)),
+      // All but the Watchdog, which has no silent side: it fires whenever rules are evaluated.
+      neverSilent: alerts.filter((alert) => alert !== 'Watchdog' && !silent.has(alert)),
+    };
+  }
+
+  it('every alert has a unit test that expects it to fire, and one that expects it silent', async () => {
+    const coverage = await alertCoverage(objects, ['alerts.yaml', 'slo.yaml', 'postgresql.yaml']);
+    expect(coverage.alerts.length).toBeGreaterThanOrEqual(20);
+    expect(coverage.neverFiring, 'alerts never expected to fire').toEqual([]);
+    expect(coverage.neverSilent, 'alerts never expected to stay silent').toEqual([]);
+  });
+
+  it("so does every PostgreSQL and CloudNativePG alert as rendered in the cloudnative-pg mode, on the operator's metrics", async () => {
+    const coverage = await alertCoverage(cloudnativePgObjects, ['postgresql.yaml', 'cloudnative-pg.yaml'], 'cloudnative-pg');
+    expect(coverage.alerts.length).toBe(12);
+    expect(coverage.neverFiring, 'alerts never expected to fire').toEqual([]);
+    expect(coverage.neverSilent, 'alerts never expected to stay silent').toEqual([]);
   });
 
   it('the objectives, the latency threshold and the minimum of requests come from values, and the result still passes `promtool check rules`', async () => {
@@ -291,9 +321,11 @@ tests:
     expect(result.output).toContain('WikiApiPodDown');
   });
 
-  it('every alert has a severity of the documented scheme, a summary, a description and a runbook section in the document its URL names', async () => {
+  it('every alert has a severity of the documented scheme, a summary, a description and a runbook section in the document its URL names (both database modes that render rules of their own)', async () => {
     const rulesDir = join(dir, 'rules');
     await writeRenderedPrometheusConfig(objects, dir);
+    const cloudnativePgRulesDir = join(dir, 'cloudnative-pg-runbooks', 'rules');
+    await writeRenderedPrometheusConfig(cloudnativePgObjects, join(dir, 'cloudnative-pg-runbooks'));
     // GitHub's anchors: a heading "### WikiApiPodDown" is #wikiapipoddown.
     const anchorsOf = async (document: string) => {
       const doc = await readFile(join(REPO_ROOT, 'docs', document), 'utf8');
@@ -307,15 +339,17 @@ tests:
         ),
       );
     };
-    const documents: Record<string, string> = {
-      'alerts.yaml': 'PHASE10_ALERTING.md',
-      'slo.yaml': 'PHASE10_ALERTING.md',
-      'postgresql.yaml': 'PHASE11_POSTGRESQL_OPERATIONS.md',
-    };
+    const documents: Array<[string, string]> = [
+      [join(rulesDir, 'alerts.yaml'), 'PHASE10_ALERTING.md'],
+      [join(rulesDir, 'slo.yaml'), 'PHASE10_ALERTING.md'],
+      [join(rulesDir, 'postgresql.yaml'), 'PHASE11_POSTGRESQL_OPERATIONS.md'],
+      [join(cloudnativePgRulesDir, 'postgresql.yaml'), 'PHASE11_POSTGRESQL_OPERATIONS.md'],
+      [join(cloudnativePgRulesDir, 'cloudnative-pg.yaml'), 'PHASE12_HIGH_AVAILABILITY.md'],
+    ];
     let checked = 0;
-    for (const [file, document] of Object.entries(documents)) {
+    for (const [file, document] of documents) {
       const anchors = await anchorsOf(document);
-      const rules = parseYaml(await readFile(join(rulesDir, file), 'utf8')) as RuleFile;
+      const rules = parseYaml(await readFile(file, 'utf8')) as RuleFile;
       for (const rule of rules.groups.flatMap((group) => group.rules).filter((candidate) => candidate.alert !== undefined)) {
         checked++;
         // The Watchdog alone has severity none: it is for a dead man's switch, never for a person.
@@ -328,7 +362,7 @@ tests:
         expect(anchors.has(rule.alert!.toLowerCase()), `docs/${document} has no section "${rule.alert}"`).toBe(true);
       }
     }
-    expect(checked).toBeGreaterThanOrEqual(20);
+    expect(checked).toBeGreaterThanOrEqual(32);
   });
 
   it('`amtool check-config` accepts the rendered alertmanager.yml: the defaults and the documented receivers', async () => {

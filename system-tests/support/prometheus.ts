@@ -65,14 +65,17 @@ export async function writeRenderedPrometheusConfig(objects: K8sObject[], dir: s
 /**
  * The rule files as rendered (they are Helm templates) in `dir/rules/`, beside a copy
  * of wiki-chart/rules-tests/ in `dir/rules-tests/`, whose tests name them as
- * ../rules/<file>: `promtool test rules` then runs on what Prometheus would load.
- * Returns the paths of the test files.
+ * ../rules/<file> (../../rules/<file> in a subfolder): `promtool test rules` then
+ * runs on what Prometheus would load. Returns the paths of the test files of
+ * rules-tests/, or of its subfolder `testsFolder` (rules-tests/cloudnative-pg/ holds
+ * the tests of the rules as rendered with ci/cloudnative-pg-values.yaml).
  */
-export async function layOutRuleTests(objects: K8sObject[], dir: string): Promise<string[]> {
+export async function layOutRuleTests(objects: K8sObject[], dir: string, testsFolder = ''): Promise<string[]> {
   await writeRenderedPrometheusConfig(objects, dir);
   await cp(join(CHART_DIR, 'rules-tests'), join(dir, 'rules-tests'), { recursive: true });
-  const files = (await readdir(join(dir, 'rules-tests'))).filter((file) => file.endsWith('_test.yaml'));
-  return files.map((file) => join(dir, 'rules-tests', file));
+  const folder = join(dir, 'rules-tests', testsFolder);
+  const files = (await readdir(folder)).filter((file) => file.endsWith('_test.yaml'));
+  return files.map((file) => join(folder, file));
 }
 
 /** prometheus.yml as the chart renders it into its ConfigMap. */
