@@ -145,7 +145,7 @@ describe('the dashboards in wiki-chart/dashboards/', () => {
           .replace(/[a-zA-Z_:][a-zA-Z0-9_:]*\{[^}]*\}/g, ' ')
           .replace(/"[^"]*"/g, ' ')
           .replace(/\[[^\]]*\]/g, ' ')
-          .replace(/\b(by|without) \([^)]*\)/g, ' ');
+          .replace(/\b(by|without|on|ignoring) \([^)]*\)/g, ' ');
         const words = [...rest.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)].map((match) => match[0]);
         expect(
           words.filter((word) => !PROMQL_WORDS.has(word)),

@@ -18,8 +18,10 @@ import {
   promtool,
   renderedAlertmanagerConfig,
   renderedPrometheusYml,
+  syntheticHistory,
   writeRenderedPrometheusConfig,
 } from './support/prometheus.js';
+import { startDaemon, type Daemon } from './support/daemon.js';
 import { skipLoudly } from './support/skip.js';
 
 // The real promtool and amtool check what the chart renders for Prometheus and
@@ -433,5 +435,119 @@ tests:
     } finally {
       await rm(broken, { recursive: true, force: true });
     }
+  });
+});
+
+// The PostgreSQL dashboard in the cloudnative-pg mode: no operator runs here, so its
+// instances' metrics are written as CloudNativePG 1.30 names and labels them (its
+// default queries, config/manager/default-monitoring.yaml: cnpg_<query>_<column>, the
+// LABEL columns as labels; its collector: cnpg_collector_*; the Barman Cloud plugin's
+// barman_cloud_cloudnative_pg_io_*), for a primary and a standby, with the labels the
+// chart's scrape job adds. Two hours of them go into a TSDB block (promtool), the real
+// Prometheus serves it, and every panel's query, as Grafana would send it, must
+// return a number.
+describe.skipIf(skip)("the PostgreSQL dashboard on CloudNativePG's metrics", () => {
+  const CLUSTER = 'wiki-wiki-chart-postgresql';
+  const instanceExposition = (pod: string, inRecovery: 0 | 1) => {
+    const labels = (extra = '') => `{job="postgresql",namespace="${NAMESPACE}",pod="${pod}"${extra}}`;
+    const backend = (state: string) => `,datname="wiki",usename="wiki",application_name="wiki-service",state="${state}"`;
+    return [
+      `up${labels()} 1`,
+      `cnpg_collector_up${labels(`,cluster="${CLUSTER}"`)} 1`,
+      `cnpg_pg_replication_in_recovery${labels()} ${inRecovery}`,
+      `cnpg_backends_total${labels(backend('active'))} 3`,
+      `cnpg_backends_total${labels(backend('idle'))} 9`,
+      `cnpg_backends_max_tx_duration_seconds${labels(backend('active'))} 0.2`,
+      `cnpg_backends_waiting_total${labels()} 0`,
+      `cnpg_pg_settings_setting${labels(',name="max_connections"')} 100`,
+      ...['wiki', 'postgres'].flatMap((datname) => [
+        `cnpg_pg_database_size_bytes${labels(`,datname="${datname}"`)} 52000000`,
+        `cnpg_pg_stat_database_xact_commit${labels(`,datname="${datname}"`)} 120000`,
+        `cnpg_pg_stat_database_xact_rollback${labels(`,datname="${datname}"`)} 12`,
+        `cnpg_pg_stat_database_blks_hit${labels(`,datname="${datname}"`)} 990000`,
+        `cnpg_pg_stat_database_blks_read${labels(`,datname="${datname}"`)} 1000`,
+        `cnpg_pg_stat_database_deadlocks${labels(`,datname="${datname}"`)} 0`,
+      ]),
+      `cnpg_pg_stat_bgwriter_checkpoints_timed${labels()} 40`,
+      `cnpg_pg_stat_bgwriter_checkpoints_req${labels()} 2`,
+      `cnpg_pg_stat_bgwriter_buffers_checkpoint${labels()} 5000`,
+      `cnpg_pg_stat_bgwriter_buffers_clean${labels()} 300`,
+      `cnpg_collector_pg_wal${labels(',value="size"')} 201326592`,
+      `barman_cloud_cloudnative_pg_io_last_available_backup_timestamp${labels()} 1767225600`,
+    ];
+  };
+  // The recording rule's series (rules/postgresql.yaml), which a block cannot evaluate.
+  const recorded = `postgresql:volume_size_bytes{job="postgresql",namespace="${NAMESPACE}"} 21474836480`;
+
+  let dir: string;
+  let prometheus: Daemon | undefined;
+  let baseUrl: string;
+  let end: number;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wiki-cnpg-dashboard-'));
+    const exposition = [...instanceExposition(`${CLUSTER}-1`, 0), ...instanceExposition(`${CLUSTER}-2`, 1), recorded].join('\n');
+    const history = syntheticHistory(exposition, 2, 15);
+    end = Number(/ (\d+)\n# EOF\n$/.exec(history.text)![1]);
+    await writeFile(join(dir, 'history.om'), history.text);
+    const blocks = await promtool(['tsdb', 'create-blocks-from', 'openmetrics', join(dir, 'history.om'), join(dir, 'data')]);
+    expect(blocks.ok, blocks.output).toBe(true);
+    await writeFile(join(dir, 'prometheus.yml'), 'global: {}\n');
+    const port = 19_000 + Math.floor(Math.random() * 500);
+    baseUrl = `http://127.0.0.1:${port}`;
+    prometheus = startDaemon(PROMETHEUS, [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      // The block is in the past: keep it.
+      '--storage.tsdb.retention.time=100y',
+    ]);
+    for (let attempt = 0; ; attempt++) {
+      const ready = await fetch(`${baseUrl}/-/ready`).then(
+        (response) => response.ok,
+        () => false,
+      );
+      if (ready) break;
+      if (attempt > 100) throw new Error(`Prometheus did not become ready:\n${prometheus.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await prometheus?.kill();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('every panel query returns a number', async () => {
+    const dashboard = dashboardFiles().find((file) => file.name === 'postgresql.json')!.dashboard;
+    const empty: string[] = [];
+    let queried = 0;
+    for (const panel of panelsOf(dashboard)) {
+      for (const target of panel.targets) {
+        const promql = interpolate(target.expr, { scrapeIntervalSeconds: 15, intervalSeconds: 15, variables: { namespace: NAMESPACE } });
+        const body = (await (await fetch(`${baseUrl}/api/v1/query?time=${end}&query=${encodeURIComponent(promql)}`)).json()) as {
+          status: string;
+          data: { result: Array<{ value: [number, string] }> };
+          error?: string;
+        };
+        expect(body.status, `${panel.title}: ${body.error}`).toBe('success');
+        queried++;
+        if (!body.data.result.some((sample) => Number.isFinite(Number(sample.value[1])))) empty.push(`${panel.title} / ${target.refId}: ${promql}`);
+      }
+    }
+    expect(queried).toBeGreaterThanOrEqual(18);
+    expect(empty).toEqual([]);
+  });
+
+  it("counts the primary's figures once, not once per instance", async () => {
+    const dashboard = dashboardFiles().find((file) => file.name === 'postgresql.json')!.dashboard;
+    const target = panelsOf(dashboard)
+      .find((panel) => panel.title === 'Database size against the volume')!
+      .targets.find((candidate) => candidate.expr.includes('by (datname)'))!;
+    const promql = interpolate(target.expr, { scrapeIntervalSeconds: 15, intervalSeconds: 15, variables: { namespace: NAMESPACE } });
+    const body = (await (await fetch(`${baseUrl}/api/v1/query?time=${end}&query=${encodeURIComponent(promql)}`)).json()) as {
+      data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+    };
+    // Two databases of about 52 MB each (the history wanders by 1% a step), on both instances.
+    expect(body.data.result.map((sample) => sample.metric.datname).sort()).toEqual(['postgres', 'wiki']);
+    for (const sample of body.data.result) expect(Number(sample.value[1])).toBeLessThan(80_000_000);
   });
 });
