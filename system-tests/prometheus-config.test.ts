@@ -490,7 +490,7 @@ describe.skipIf(skip)("the PostgreSQL dashboard on CloudNativePG's metrics", () 
     end = Number(/ (\d+)\n# EOF\n$/.exec(history.text)![1]);
     await writeFile(join(dir, 'history.om'), history.text);
     const blocks = await promtool(['tsdb', 'create-blocks-from', 'openmetrics', join(dir, 'history.om'), join(dir, 'data')]);
-    expect(blocks.ok, blocks.output).toBe(true);
+    if (!blocks.ok) throw new Error(`promtool tsdb create-blocks-from failed:\n${blocks.output}`);
     await writeFile(join(dir, 'prometheus.yml'), 'global: {}\n');
     const port = 19_000 + Math.floor(Math.random() * 500);
     baseUrl = `http://127.0.0.1:${port}`;
