@@ -18,6 +18,20 @@ import { skipLoudly } from './support/skip.js';
 // empty data folder, then WAL replayed through barman-cloud-wal-restore up to just
 // before the DELETE.
 
+// CloudNativePG 1.30's own query of pg_stat_archiver (config/manager/default-monitoring.yaml,
+// "pg_stat_archiver"): its columns are the cnpg_pg_stat_archiver_* metrics the chart's
+// archiving alerts read (rules/cloudnative-pg.yaml).
+const CLOUDNATIVE_PG_ARCHIVER_QUERY = `SELECT archived_count
+  , failed_count
+  , COALESCE(EXTRACT(EPOCH FROM (pg_catalog.now() OPERATOR(pg_catalog.-) last_archived_time)), -1) AS seconds_since_last_archival
+  , COALESCE(EXTRACT(EPOCH FROM (pg_catalog.now() OPERATOR(pg_catalog.-) last_failed_time)), -1) AS seconds_since_last_failure
+  , COALESCE(EXTRACT(EPOCH FROM last_archived_time), -1) AS last_archived_time
+  , COALESCE(EXTRACT(EPOCH FROM last_failed_time), -1) AS last_failed_time
+  , COALESCE(CAST(CAST('x' OPERATOR(pg_catalog.||) pg_catalog.right(pg_catalog.split_part(last_archived_wal, '.', 1), 16) AS pg_catalog.bit(64)) AS pg_catalog.int8), -1) AS last_archived_wal_start_lsn
+  , COALESCE(CAST(CAST('x' OPERATOR(pg_catalog.||) pg_catalog.right(pg_catalog.split_part(last_failed_wal, '.', 1), 16) AS pg_catalog.bit(64)) AS pg_catalog.int8), -1) AS last_failed_wal_start_lsn
+  , EXTRACT(EPOCH FROM stats_reset) AS stats_reset_time
+FROM pg_catalog.pg_stat_archiver`;
+
 const skip = skipLoudly(postgresMissing() ?? barmanCloudMissing(), 'the point-in-time recovery tests are');
 const WRITERS = 8;
 // At the latest every 10 s, a segment is archived even if it is not full.
@@ -234,12 +248,25 @@ describe.skipIf(skip)('point-in-time recovery through Barman Cloud and an S3 obj
     console.log(figures.join('\n'));
   });
 
-  /** PostgreSQL's archiver: segments archived and failed so far, and the WAL files waiting in pg_wal. */
+  /**
+   * PostgreSQL's archiver as CloudNativePG's exporter reports it (cnpg_pg_stat_archiver_*,
+   * the query below) with the WAL files waiting in pg_wal (cnpg_collector_pg_wal_archive_status
+   * value "ready"), and whether the chart's CloudnativePgWalArchivingFailing alert
+   * condition holds on those figures: its last failure after its last success.
+   */
   async function archiver(source: PostgresServer) {
-    const [row] = (await source.query<{ archived: string; failed: string; waiting: string }>(
-      "SELECT archived_count::text AS archived, failed_count::text AS failed, (SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready')::text AS waiting FROM pg_stat_archiver",
-    )) as [{ archived: string; failed: string; waiting: string }];
-    return { archived: Number(row.archived), failed: Number(row.failed), waiting: Number(row.waiting) };
+    const [row] = (await source.query<{ archived_count: string; failed_count: string; last_archived_time: string; last_failed_time: string }>(
+      CLOUDNATIVE_PG_ARCHIVER_QUERY,
+    )) as [{ archived_count: string; failed_count: string; last_archived_time: string; last_failed_time: string }];
+    const [waiting] = (await source.query<{ count: string }>("SELECT count(*)::text AS count FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'")) as [
+      { count: string },
+    ];
+    return {
+      archived: Number(row.archived_count),
+      failed: Number(row.failed_count),
+      waiting: Number(waiting.count),
+      archivingFailingAlert: Number(row.last_failed_time) > Number(row.last_archived_time),
+    };
   }
 
   it(
@@ -270,6 +297,10 @@ describe.skipIf(skip)('point-in-time recovery through Barman Cloud and an S3 obj
       expect(load.unexpected, 'the writes never noticed').toEqual([]);
       expect(during.failed, 'archiving failed while the store was down').toBeGreaterThan(0);
       expect(during.waiting, 'WAL segments waited in pg_wal').toBeGreaterThan(0);
+      // The chart's alert, on the operator's query of this very server: on during the
+      // outage, off once everything waiting is archived.
+      expect(during.archivingFailingAlert).toBe(true);
+      expect((await archiver(source)).archivingFailingAlert).toBe(false);
       // Everything acknowledged, archived after the outage, is in a restore.
       await archiveEverything(source);
       source.kill();
@@ -289,6 +320,7 @@ describe.skipIf(skip)('point-in-time recovery through Barman Cloud and an S3 obj
     await source.query('SELECT pg_switch_wal()');
     await until('a failed archive attempt', 60_000, async () => ((await archiver(source)).failed > 0 ? true : undefined));
     expect((await archiver(source)).archived).toBe(0);
+    expect((await archiver(source)).archivingFailingAlert).toBe(true);
     // S3 answers the first request (a HEAD of the bucket, which has no body) 403 Forbidden.
     expect(source.log()).toMatch(/Barman cloud WAL archiver exception: .*\(403\).*Forbidden/);
     expect(source.log()).toMatch(/archive command failed with exit code/);
