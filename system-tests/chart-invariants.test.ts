@@ -146,7 +146,12 @@ describe.each(VALUES_SETS)('rendered with %s', (_name, files) => {
   });
 
   it('every referenced ConfigMap, Secret, PVC and ServiceAccount is rendered or named by a value', () => {
-    const secretsByValue = [values.postgresql.auth.existingSecret, values.externalDatabase.existingSecret, values.cloudnativePg.appSecret].filter(Boolean);
+    const secretsByValue = [
+      values.postgresql.auth.existingSecret,
+      values.externalDatabase.existingSecret,
+      values.cloudnativePg.appSecret,
+      values.postgresql.backup.objectStore.credentialsSecret,
+    ].filter(Boolean);
     // The Secrets the CloudNativePG operator makes for a rendered Cluster, with their keys.
     const operatorSecrets: Record<string, string[]> = Object.fromEntries(
       byKind(objects, 'Cluster').flatMap((cluster) => [

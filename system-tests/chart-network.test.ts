@@ -269,6 +269,32 @@ describe('the Ingress and the network policies (ci/ingress-values.yaml)', () => 
     expect(closed.filter((line) => line.startsWith('GKE'))).toEqual([]);
   });
 
+  it("with the dumps copied to object storage, the backup pod reaches the store's port too (only in the peers networkPolicy.objectStore names)", async () => {
+    const minio: Endpoint = {
+      name: 'MinIO',
+      labels: { app: 'minio' },
+      namespaceLabels: { 'kubernetes.io/metadata.name': 'minio' },
+      ports: [{ protocol: 'TCP', port: 9000 }],
+      inRelease: false,
+    };
+    const lines = async (set: string[]) => {
+      const rendered = await renderChart(
+        [join(CI_DIR, 'production-values.yaml')],
+        ['networkPolicy.enabled=true', 'postgresql.backup.objectStore.endpointURL=http://minio.minio:9000', ...set],
+      );
+      return allowedConnections(byKind(rendered, 'NetworkPolicy'), NAMESPACE_LABELS, [...releasePods(rendered, NAMESPACE_LABELS), ...OUTSIDE, minio]).filter(
+        (line) => line.startsWith('backup -> '),
+      );
+    };
+    const inCluster = [
+      'networkPolicy.objectStore.ports[0]=9000',
+      'networkPolicy.objectStore.peers[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=minio',
+    ];
+    expect(await lines(inCluster)).toEqual(['backup -> DNS:53/TCP', 'backup -> DNS:53/UDP', 'backup -> MinIO:9000/TCP', 'backup -> postgresql:5432/TCP']);
+    // Without a copy, no way out.
+    expect(await lines([...inCluster, 'postgresql.backup.objectStore.destinationPath='])).not.toContain('backup -> MinIO:9000/TCP');
+  });
+
   it('without the policies, everything would be allowed (the evaluation can tell)', async () => {
     const open = await renderChart([], ['ingress.enabled=true']);
     const lines = allowedConnections(byKind(open, 'NetworkPolicy'), NAMESPACE_LABELS, [...releasePods(open, NAMESPACE_LABELS), ...OUTSIDE]);

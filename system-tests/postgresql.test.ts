@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { client } from '@wiki/test-support/http';
 import { freePort, PostgresServer } from '@wiki/test-support/postgres';
 import { startService, type ServiceProcess } from '@wiki/test-support/service';
@@ -23,6 +24,8 @@ import {
   writeChartScripts,
 } from './support/chart-env.js';
 import { runCommand } from '@wiki/test-support/run-command';
+import { OBJECT_STORE_ACCESS_KEY_ID, OBJECT_STORE_SECRET_ACCESS_KEY, ObjectStore } from '@wiki/test-support/object-store';
+import { findRclone, rcloneMissing } from '@wiki/test-support/rclone';
 import { startDaemon } from './support/daemon.js';
 import { renderChart, type K8sObject } from './support/helm.js';
 import { podSpecOf } from './support/kubernetes.js';
@@ -38,6 +41,7 @@ import { until } from '@wiki/test-support/wait';
 // paths are mapped to local ones.
 
 const skip = skipLoudly(postgresMissing() ?? prometheusMissing(), 'the PostgreSQL setup and backup tests are');
+const rcloneSkip = skip || skipLoudly(rcloneMissing(), 'the test of the backup copy to object storage is');
 
 /** The values of one metric family in a Prometheus text exposition. */
 function samples(exposition: string, name: string): number[] {
@@ -400,12 +404,12 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
 
   const cronJobContainer = (rendered: K8sObject[]) => podSpecOf(rendered.find((object) => object.kind === 'CronJob')!).containers[0];
 
-  /** Runs the CronJob's container command with its rendered environment, PostgreSQL and the volume mapped to local ones. */
-  async function backup(into: string, overrides: Record<string, string> = {}): Promise<{ ok: boolean; output: string }> {
-    const container = cronJobContainer(objects);
+  /** Runs the CronJob's container command with its rendered environment (of `rendered`, the default values' by default), PostgreSQL and the volume mapped to local ones. */
+  async function backup(into: string, overrides: Record<string, string> = {}, rendered = objects): Promise<{ ok: boolean; output: string }> {
+    const container = cronJobContainer(rendered);
     expect(container.command).toEqual(['bash', '/scripts/backup.sh']);
     const scripts = join(workDir, 'scripts');
-    const jobEnv = { ...environmentOf(container, objects), PGHOST: '127.0.0.1', PGPORT: String(source.port), BACKUP_DIR: into, ...overrides };
+    const jobEnv = { ...environmentOf(container, rendered), PGHOST: '127.0.0.1', PGPORT: String(source.port), BACKUP_DIR: into, ...overrides };
     try {
       return { ok: true, output: await source.runProgram('bash', [join(scripts, 'backup.sh')], jobEnv) };
     } catch (error) {
@@ -620,6 +624,91 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
       }
     },
   );
+  it.skipIf(rcloneSkip)(
+    'postgresql.backup.objectStore: each dump is copied off the cluster byte for byte, the store keeps the newest BACKUP_KEEP, and the checked copy is recorded for the alert; with the store down the Job fails and records no copy',
+    { timeout: 120_000 },
+    async () => {
+      const store = await ObjectStore.start();
+      try {
+        const rendered = await renderChart(
+          [],
+          [
+            `postgresql.backup.objectStore.destinationPath=${store.url('nightly')}`,
+            `postgresql.backup.objectStore.endpointURL=${store.endpoint}`,
+            'postgresql.backup.objectStore.credentialsSecret=wiki-backups-s3',
+          ],
+        );
+        // The Secret the operator creates before installing, with the store's key.
+        const base64 = (text: string) => Buffer.from(text).toString('base64');
+        rendered.push({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'wiki-backups-s3' },
+          data: { ACCESS_KEY_ID: base64(OBJECT_STORE_ACCESS_KEY_ID), ACCESS_SECRET_KEY: base64(OBJECT_STORE_SECRET_ACCESS_KEY) },
+        });
+        // The init container's copy of rclone, here the fetched one; this machine's CA certificates.
+        const local = {
+          PATH: `${dirname(findRclone()!)}:${source.binDir}:${process.env.PATH}`,
+          SSL_CERT_FILE: '/etc/ssl/certs/ca-certificates.crt',
+          RCLONE_CONFIG: join(workDir, 'rclone.conf'),
+          BACKUP_KEEP: '2',
+          // The backup role's password as the source database was set up with it (each render generates its own).
+          PGPASSWORD: environmentOf(cronJobContainer(objects), objects).PGPASSWORD!,
+        };
+        const stored = async (name: string) => {
+          const response = await fetch(`${store.endpoint}/${store.bucket}/nightly/${name}`);
+          return response.ok ? Buffer.from(await response.arrayBuffer()) : undefined;
+        };
+        const storedNames = async () => {
+          const listing = await (await fetch(`${store.endpoint}/${store.bucket}?prefix=nightly/`)).text();
+          return [...listing.matchAll(/<Key>nightly\/([^<]+)<\/Key>/g)].map((match) => match[1]!).sort();
+        };
+        const copiedRuns = async () =>
+          source.query<{ file: string; copied: boolean }>('SELECT file, copied_at IS NOT NULL AS copied FROM backup.runs ORDER BY finished_at', env.PGDATABASE);
+        const exporterFigures = async () => {
+          const query = (parseYaml(await readFile(join(workDir, 'scripts', 'exporter-queries.yaml'), 'utf8')) as { wiki_backup: { query: string } }).wiki_backup
+            .query;
+          const [row] = await source.query<{ last_copy_timestamp_seconds: number }>(query, env.PGDATABASE);
+          return row!;
+        };
+
+        const dir = await backupFolder('copied');
+        const made: string[] = [];
+        for (let run = 0; run < 3; run++) {
+          await nextSecond();
+          const result = await backup(dir, local, rendered);
+          expect(result.ok, result.output).toBe(true);
+          made.push(/backup: \S+\/(\S+\.dump) /.exec(result.output)![1]!);
+          expect(result.output).toContain(`backup: ${made.at(-1)} copied to the object store`);
+        }
+        // Both places keep the newest two, and the store's are the very bytes of the volume's.
+        expect(await storedNames()).toEqual(made.slice(1).sort());
+        expect(await dumps(dir)).toEqual(made.slice(1).sort());
+        for (const name of made.slice(1)) expect((await stored(name))!.equals(await readFile(join(dir, name)))).toBe(true);
+        const copied = (await copiedRuns()).filter((run) => made.includes(run.file));
+        expect(copied).toEqual(made.map((file) => ({ file, copied: true })));
+        const lastCopy = (await exporterFigures()).last_copy_timestamp_seconds;
+        expect(Date.now() / 1000 - lastCopy).toBeLessThan(60);
+
+        // The store down: the dump is made and recorded on the volume, the copy fails the Job, and no copy is recorded.
+        await store.stop();
+        await nextSecond();
+        const failed = await backup(
+          dir,
+          { ...local, RCLONE_CONFIG_STORE_ENDPOINT: store.endpoint, RCLONE_RETRIES: '1', RCLONE_LOW_LEVEL_RETRIES: '1' },
+          rendered,
+        );
+        expect(failed.ok).toBe(false);
+        expect(failed.output).toMatch(/connection refused/);
+        const unsent = /backup: \S+\/(\S+\.dump) /.exec(failed.output)![1]!;
+        expect((await copiedRuns()).find((run) => run.file === unsent)).toEqual({ file: unsent, copied: false });
+        expect((await exporterFigures()).last_copy_timestamp_seconds).toBe(lastCopy);
+      } finally {
+        await store.destroy();
+      }
+    },
+  );
+
   it('one run at a time: a second backup (a Job made by hand beside the nightly one) or a restore is refused while the lock is held, and nothing is written', async () => {
     const dir = await backupFolder('locked');
     await writeFile(join(dir, '.lock'), '');

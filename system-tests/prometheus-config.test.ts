@@ -197,6 +197,50 @@ describe.skipIf(skip)('promtool on the rendered Prometheus configuration', () =>
     expect(result.ok, result.output).toBe(true);
   });
 
+  it('with the dumps copied to object storage (ci/production-values.yaml), PostgresqlBackupMissing counts from the last copy, not the last dump', async () => {
+    const copyDir = join(dir, 'copied-backups');
+    await writeRenderedPrometheusConfig(await renderChart([join(CHART_DIR, 'ci', 'production-values.yaml')]), copyDir);
+    const series = (name: string, values: string) =>
+      `      - series: '${name}{job="postgresql", namespace="${NAMESPACE}", pod="wiki-postgresql-0", instance="10.0.0.9:9187", server="127.0.0.1:5432"}'\n        values: '${values}'`;
+    const testFile = join(copyDir, 'copies_test.yaml');
+    await writeFile(
+      testFile,
+      `rule_files: [rules/postgresql.yaml]
+evaluation_interval: 1m
+tests:
+  # Every night's dump is made (the last one at minute 2940, hour 49), but the last copy was at hour 1.
+  - interval: 1m
+    input_series:
+${series('wiki_backup_expected_since_timestamp_seconds', '0x3000')}
+${series('wiki_backup_last_success_timestamp_seconds', '0x59 3600x1380 86400x1500')}
+${series('wiki_backup_last_copy_timestamp_seconds', '0x59 3600x2940')}
+    alert_rule_test:
+      - eval_time: 49h10m
+        alertname: PostgresqlBackupMissing
+        exp_alerts: []
+      - eval_time: 49h11m
+        alertname: PostgresqlBackupMissing
+        exp_alerts:
+          - exp_labels: {severity: ticket, job: postgresql, namespace: ${NAMESPACE}, pod: wiki-postgresql-0, instance: "10.0.0.9:9187", server: "127.0.0.1:5432"}
+            exp_annotations:
+              summary: "No good backup of PostgreSQL copied off the cluster for 2d 0h 11m 0s"
+              description: "The last good backup of PostgreSQL in ${NAMESPACE} copied to the object store (s3://wiki-backups/nightly-dumps) was made 2d 0h 11m 0s ago, more than 48h (twice the schedule \\"30 2 * * *\\", or alerting.postgresql.backupMaxAge). Backups fail or do not run. First: \`kubectl get -n ${NAMESPACE} jobs -l app.kubernetes.io/component=backup\` and the logs of the last one."
+              runbook_url: "https://example.invalid/wiki/docs/PHASE11_POSTGRESQL_OPERATIONS.md#postgresqlbackupmissing"
+  # Copied every night as well: silent.
+  - interval: 1m
+    input_series:
+${series('wiki_backup_expected_since_timestamp_seconds', '0x3000')}
+${series('wiki_backup_last_copy_timestamp_seconds', '0x59 3600x1380 86400x1500')}
+    alert_rule_test:
+      - eval_time: 49h11m
+        alertname: PostgresqlBackupMissing
+        exp_alerts: []
+`,
+    );
+    const result = await promtool(['test', 'rules', testFile]);
+    expect(result.ok, result.output).toBe(true);
+  });
+
   it('PrometheusScrapesSlow fires at 80% of the scrape timeout, which a scrape interval under 10 s shortens', async () => {
     const thresholdAt = async (interval: string) => {
       const rules = parseYaml(configMapData(await renderChart([], [`prometheus.scrapeInterval=${interval}`]), 'prometheus-rules')['alerts.yaml']!) as RuleFile;

@@ -10,8 +10,15 @@
 # holds), where postgres_exporter reads the time of the last one, and the backups
 # volume's size and free space, for Prometheus.
 #
+# With OBJECT_STORE_PATH set (postgresql.backup.objectStore), the dump is then copied
+# off the cluster with rclone, to the remote "store" its RCLONE_CONFIG_STORE_*
+# variables define; the store keeps the newest BACKUP_KEEP too. rclone checks the
+# copy's size and checksum against the file; only then is the copy recorded
+# (backup.runs.copied_at), which the freshness alert reads. A failed copy fails the Job
+# and leaves the local dump, recorded as such.
+#
 # Environment (from the CronJob): PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD,
-# BACKUP_DIR, BACKUP_KEEP.
+# BACKUP_DIR, BACKUP_KEEP; OBJECT_STORE_PATH (bucket/path) and RCLONE_CONFIG_STORE_*.
 set -euo pipefail
 
 : "${PGDATABASE:?}" "${BACKUP_DIR:?}" "${BACKUP_KEEP:?}"
@@ -71,3 +78,18 @@ psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --set=file="$name" --set=bytes="$
   --set=volume_bytes="$volume_bytes" --set=free_bytes="$free_bytes" <<'SQL'
 INSERT INTO backup.runs (file, bytes, volume_bytes, volume_free_bytes) VALUES (:'file', :'bytes', :'volume_bytes', :'free_bytes');
 SQL
+
+if [[ -n "${OBJECT_STORE_PATH:-}" ]]; then
+  echo "backup: copying $name to the object store (store:$OBJECT_STORE_PATH)"
+  rclone copyto "$BACKUP_DIR/$name" "store:$OBJECT_STORE_PATH/$name"
+  # The store keeps the newest BACKUP_KEEP nightly dumps, as the volume does.
+  rclone lsf --files-only "store:$OBJECT_STORE_PATH" | grep -xE "$PGDATABASE-[0-9]{8}T[0-9]{6}Z\.dump" | sort | head -n "-$BACKUP_KEEP" |
+    while read -r old; do
+      echo "backup: removing $old from the object store (keeping the newest $BACKUP_KEEP)"
+      rclone deletefile "store:$OBJECT_STORE_PATH/$old"
+    done
+  psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --set=file="$name" <<'SQL'
+UPDATE backup.runs SET copied_at = now() WHERE file = :'file';
+SQL
+  echo "backup: $name copied to the object store"
+fi

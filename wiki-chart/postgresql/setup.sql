@@ -72,12 +72,15 @@ CREATE TABLE IF NOT EXISTS backup.runs (
   volume_bytes bigint,
   volume_free_bytes bigint
 );
+-- When the dump was copied to the object store, checked (chart 0.15; empty when not copied).
+ALTER TABLE backup.runs ADD COLUMN IF NOT EXISTS copied_at timestamptz;
 -- When backups began to be expected: the alert on a missing backup counts from here
 -- until the first one.
 CREATE TABLE IF NOT EXISTS backup.expected_since (since timestamptz NOT NULL);
 INSERT INTO backup.expected_since SELECT now() WHERE NOT EXISTS (SELECT FROM backup.expected_since);
 GRANT USAGE ON SCHEMA backup TO :"backup_user";
 GRANT SELECT, INSERT ON backup.runs TO :"backup_user";
+GRANT UPDATE (copied_at) ON backup.runs TO :"backup_user";
 \if :monitoring
 GRANT USAGE ON SCHEMA backup TO :"monitoring_user";
 GRANT SELECT ON backup.runs, backup.expected_since TO :"monitoring_user";

@@ -724,6 +724,24 @@ spec:
     fsGroupChangePolicy: OnRootMismatch
     seccompProfile:
       type: RuntimeDefault
+  {{- $store := $values.backup.objectStore }}
+  {{- $copy := and (eq .script "backup.sh") $store.destinationPath }}
+  {{- if $copy }}
+  # rclone for backup.sh's copy to the object store: its one static binary, and the CA
+  # certificates it checks the store's TLS with, from its own image.
+  initContainers:
+    - name: rclone
+      image: {{ include "wiki-chart.image" $store.image | quote }}
+      imagePullPolicy: {{ $store.image.pullPolicy }}
+      command: ["cp", "/usr/local/bin/rclone", "/etc/ssl/certs/ca-certificates.crt", "/tools/"]
+      securityContext:
+        {{- include "wiki-chart.containerSecurityContext" $ | nindent 8 }}
+      resources:
+        {{- toYaml $values.backup.resources | nindent 8 }}
+      volumeMounts:
+        - name: tools
+          mountPath: /tools
+  {{- end }}
   containers:
     - name: {{ trimSuffix ".sh" .script }}
       image: {{ include "wiki-chart.image" $values.image | quote }}
@@ -750,6 +768,42 @@ spec:
         {{- if eq .script "backup.sh" }}
         - name: BACKUP_KEEP
           value: {{ $values.backup.keep | quote }}
+        {{- if $copy }}
+        # The object store, as rclone's remote "store" (backup.sh copies to it).
+        - name: PATH
+          value: /tools:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+        - name: SSL_CERT_FILE
+          value: /tools/ca-certificates.crt
+        - name: RCLONE_CONFIG
+          value: /tmp/rclone.conf
+        - name: OBJECT_STORE_PATH
+          value: {{ trimPrefix "s3://" $store.destinationPath | trimSuffix "/" | quote }}
+        - name: RCLONE_CONFIG_STORE_TYPE
+          value: s3
+        - name: RCLONE_CONFIG_STORE_PROVIDER
+          value: {{ ternary "Other" "AWS" (ne $store.endpointURL "") }}
+        {{- with $store.endpointURL }}
+        - name: RCLONE_CONFIG_STORE_ENDPOINT
+          value: {{ . | quote }}
+        {{- end }}
+        {{- with $store.region }}
+        - name: RCLONE_CONFIG_STORE_REGION
+          value: {{ . | quote }}
+        {{- end }}
+        # The bucket exists already: no permission to create buckets is needed.
+        - name: RCLONE_CONFIG_STORE_NO_CHECK_BUCKET
+          value: "true"
+        - name: RCLONE_CONFIG_STORE_ACCESS_KEY_ID
+          valueFrom:
+            secretKeyRef:
+              name: {{ $store.credentialsSecret }}
+              key: {{ $store.accessKeyIdKey }}
+        - name: RCLONE_CONFIG_STORE_SECRET_ACCESS_KEY
+          valueFrom:
+            secretKeyRef:
+              name: {{ $store.credentialsSecret }}
+              key: {{ $store.secretAccessKeyKey }}
+        {{- end }}
         {{- else }}
         - name: RESTORE_FILE
           value: {{ $values.backup.restore.file | quote }}
@@ -764,7 +818,18 @@ spec:
           readOnly: true
         - name: tmp
           mountPath: /tmp
+        {{- if $copy }}
+        - name: tools
+          mountPath: /tools
+          readOnly: true
+        {{- end }}
   volumes:
+    {{- if $copy }}
+    - name: tools
+      emptyDir:
+        # rclone's binary is about 70 MB.
+        sizeLimit: 128Mi
+    {{- end }}
     - name: backups
       persistentVolumeClaim:
         claimName: {{ include "wiki-chart.postgresql.backupClaimName" $ }}
