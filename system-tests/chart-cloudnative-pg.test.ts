@@ -1,6 +1,15 @@
 import { readFileSync } from 'node:fs';
+import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client } from '@wiki/test-support/http';
+import { PostgresServer, postgresUserIfRoot, TEST_DB_PASSWORD, TEST_DB_USER } from '@wiki/test-support/postgres';
+import { runCommand } from '@wiki/test-support/run-command';
+import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { until } from '@wiki/test-support/wait';
+import { apiEnvironment, postgresMissing } from './support/chart-env.js';
+import { skipLoudly } from './support/skip.js';
 import { parse as parseYaml } from 'yaml';
 import { BARMAN_CLOUD_PLUGIN_VERSION, CLOUDNATIVE_PG_VERSION, validateCloudnativePgResource } from './support/cloudnative-pg.js';
 import { configMapData, helm, NAMESPACE, RELEASE, renderChart, REPO_ROOT, type K8sObject } from './support/helm.js';
@@ -13,6 +22,7 @@ import { byKind, CI_DIR, componentObject, named, valuesOf } from './support/rend
 // objects is proven around it (point-in-time-recovery.test.ts, the failover tests).
 
 const VALUES_FILE = join(CI_DIR, 'cloudnative-pg-values.yaml');
+const skipTls = skipLoudly(postgresMissing(), 'the TLS tests of the cloudnative-pg mode are');
 const CLUSTER = `${RELEASE}-wiki-chart-postgresql`;
 const POOLER = `${CLUSTER}-pooler-rw`;
 
@@ -323,5 +333,134 @@ describe(`the CloudNativePG ${CLOUDNATIVE_PG_VERSION} and Barman Cloud plugin ${
     const values = readFileSync(join(REPO_ROOT, 'wiki-chart', 'values.yaml'), 'utf8');
     expect(values).toContain(`written for CloudNativePG\n# ${CLOUDNATIVE_PG_VERSION} and the plugin ${BARMAN_CLOUD_PLUGIN_VERSION}`);
     expect(named(objects, 'Cluster', CLUSTER)).toBeDefined();
+  });
+});
+
+// The API's connection as the cloudnative-pg mode configures it (PGSSLMODE verify-full,
+// NODE_EXTRA_CA_CERTS pointing at the Cluster's CA certificate), against a real
+// PostgreSQL serving TLS with a certificate of a CA made here, as the operator makes
+// one per Cluster: the API connects only when the CA signed it for the name dialled.
+describe.skipIf(skipTls)("the API against a PostgreSQL serving the operator's kind of certificate", () => {
+  const DATABASE = 'wiki_over_tls';
+  let dir: string;
+  let server: PostgresServer;
+  const services: ServiceProcess[] = [];
+
+  /** A CA, and a server certificate it signs for `names`; another CA that signed nothing here. */
+  async function makeCertificates(names: string[]) {
+    const openssl = (...args: string[]) => runCommand('openssl', args);
+    for (const ca of ['ca', 'other-ca']) {
+      await openssl(
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${ca}`,
+        '-keyout',
+        join(dir, `${ca}.key`),
+        '-out',
+        join(dir, `${ca}.crt`),
+      );
+    }
+    await openssl(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-subj',
+      `/CN=${names[0]}`,
+      '-keyout',
+      join(dir, 'server.key'),
+      '-out',
+      join(dir, 'server.csr'),
+    );
+    await writeFile(join(dir, 'san.ext'), `subjectAltName=${names.map((name) => `DNS:${name}`).join(',')}\n`);
+    await openssl(
+      'x509',
+      '-req',
+      '-in',
+      join(dir, 'server.csr'),
+      '-CA',
+      join(dir, 'ca.crt'),
+      '-CAkey',
+      join(dir, 'ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      join(dir, 'san.ext'),
+      '-out',
+      join(dir, 'server.crt'),
+    );
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wiki-cnpg-tls-'));
+    await makeCertificates(['localhost']);
+    await chmod(dir, 0o755);
+    // PostgreSQL reads its key as its own user, and only a key no one else may read.
+    await chmod(join(dir, 'server.key'), 0o600);
+    const runAs = postgresUserIfRoot();
+    if (runAs !== undefined) for (const file of ['server.key', 'server.crt']) await chown(join(dir, file), runAs.uid, runAs.gid);
+    server = await PostgresServer.create({
+      settings: ['max_connections=200', 'ssl=on', `ssl_cert_file=${join(dir, 'server.crt')}`, `ssl_key_file=${join(dir, 'server.key')}`],
+    });
+    await server.query(`CREATE DATABASE ${DATABASE} OWNER ${TEST_DB_USER}`);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(services.map((service) => service.stop('SIGKILL')));
+    await server?.destroy();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The API started with its pod's environment in the cloudnative-pg mode, pointed at `host` (a name the certificate may or may not hold) and this server. */
+  async function apiPointedAt(host: string, caFile: string): Promise<ServiceProcess> {
+    const rendered = await renderChart([VALUES_FILE]);
+    // The Secret the operator makes for the Cluster's owner, as it makes it.
+    const base64 = (text: string) => Buffer.from(text).toString('base64');
+    rendered.push({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `${CLUSTER}-app` },
+      data: { username: base64(TEST_DB_USER), password: base64(TEST_DB_PASSWORD) },
+    });
+    const { api } = apiEnvironment(rendered);
+    expect(api).toMatchObject({ PGSSLMODE: 'verify-full', NODE_EXTRA_CA_CERTS: '/etc/wiki/database-ca/ca.crt', PGPASSWORD: TEST_DB_PASSWORD });
+    const service = await startService({
+      ...api,
+      PGHOST: host,
+      PGPORT: String(server.port),
+      PGDATABASE: DATABASE,
+      PGUSER: TEST_DB_USER,
+      // The CA certificate the pod mounts from <cluster>-ca, here.
+      NODE_EXTRA_CA_CERTS: caFile,
+      SHUTDOWN_DELAY_SECONDS: '0',
+    });
+    services.push(service);
+    return service;
+  }
+  it("with the Cluster's CA and the certificate's name, the API is ready and writes over TLS", async () => {
+    const service = await apiPointedAt('localhost', join(dir, 'ca.crt'));
+    await until('the API to be ready', 30_000, async () => ((await fetch(`${service.baseUrl}/ready`)).status === 200 ? true : undefined));
+    expect((await client(service.baseUrl).post('/users', { name: 'over TLS' })).status).toBe(200);
+    const [ssl] = await server.query<{ encrypted: boolean }>(
+      "SELECT bool_and(ssl) AS encrypted FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE usename = 'wiki' AND pid <> pg_backend_pid() AND client_port IS NOT NULL AND backend_type = 'client backend' AND application_name <> 'psql'",
+    );
+    expect(ssl!.encrypted).toBe(true);
+  });
+
+  // The service checks its database before it listens (the pod's wait-for-database init
+  // container, with the same environment, would wait and then fail the same way).
+  it('with another CA, or a name the certificate does not hold, it never connects, and says why', async () => {
+    await expect(apiPointedAt('localhost', join(dir, 'other-ca.crt'))).rejects.toThrow(/unable to verify the first certificate/);
+    await expect(apiPointedAt('127.0.0.1', join(dir, 'ca.crt'))).rejects.toThrow(/Hostname\/IP does not match certificate's altnames/);
   });
 });
