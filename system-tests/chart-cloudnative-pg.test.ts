@@ -320,6 +320,12 @@ describe(`the CloudNativePG ${CLOUDNATIVE_PG_VERSION} and Barman Cloud plugin ${
       (pooler: K8sObject) => (pooler.spec.pgbouncer.poolMode = 'statement'),
       /poolMode: must be equal to one of the allowed values/,
     ],
+    [
+      'a PgBouncer setting the operator does not pass on',
+      'Pooler',
+      (pooler: K8sObject) => (pooler.spec.pgbouncer.parameters.auth_file = '/etc/passwd'),
+      /parameters: property name must be valid/,
+    ],
   ])('%s', (_name, kindName, breakIt, complaint) => {
     const object = kind(kindName);
     breakIt(object);

@@ -138,15 +138,18 @@ describe("excerpts of the chart's scripts", () => {
 
 function installCommands(markdown: string): string[] {
   const blocks = [...markdown.matchAll(/```bash\n([\s\S]*?)```/g)].map((match) => match[1]!);
-  return blocks
-    .flatMap((block) => block.replace(/\\\n\s*/g, ' ').split('\n'))
-    .map((line) =>
-      line
-        .replace(/\s+#.*$/, '')
-        .replace(/\s+/g, ' ')
-        .trim(),
-    )
-    .filter((line) => /^helm (install|upgrade --install) /.test(line));
+  return (
+    blocks
+      .flatMap((block) => block.replace(/\\\n\s*/g, ' ').split('\n'))
+      .map((line) =>
+        line
+          .replace(/\s+#.*$/, '')
+          .replace(/\s+/g, ' ')
+          .trim(),
+      )
+      // This chart's releases, not the operators' a document installs beside it.
+      .filter((line) => /^helm (install|upgrade --install) /.test(line) && /(^|\s)(\.\/)?wiki-chart(\s|$)/.test(line))
+  );
 }
 
 /** The `helm template` arguments for one documented install command. */

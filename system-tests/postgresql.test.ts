@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { client } from '@wiki/test-support/http';
-import { freePort, PostgresServer } from '@wiki/test-support/postgres';
+import { freePort, PostgresServer, TEST_DB_PASSWORD } from '@wiki/test-support/postgres';
 import { startService, type ServiceProcess } from '@wiki/test-support/service';
 import { startWriters } from '@wiki/test-support/writers';
 import { everything, type Post, type User } from '@wiki/test-support/api';
@@ -706,6 +706,61 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
       } finally {
         await store.destroy();
       }
+    },
+  );
+
+  // docs/PHASE12_HIGH_AVAILABILITY.md, "Moving a built-in release to CloudNativePG", steps 3
+  // and 4: the new Cluster's database is made as the operator's initdb makes it (a
+  // database owned by the API's role), and the API has already created its empty tables
+  // there when the dump goes in.
+  it(
+    'a dump moves into a new database whose API already made its tables, with the documented pg_restore: every user and post is served again, and ids go on',
+    { timeout: 120_000 },
+    async () => {
+      const http = client(sourceApi.baseUrl);
+      const author = (await http.post('/users', { name: 'moved to CloudNativePG' })).body;
+      expect((await http.post('/posts', { user_id: author.id, content: 'written before the move' })).status).toBe(200);
+      const users = await everything<User>(sourceApi.baseUrl, '/users');
+      const posts = await everything<Post>(sourceApi.baseUrl, '/posts');
+      const dir = await backupFolder('move');
+      const made = await backup(dir);
+      expect(made.ok, made.output).toBe(true);
+      const dump = join(dir, /backup: \S+\/(\S+\.dump) /.exec(made.output)![1]!);
+
+      const target = await PostgresServer.create({ superuser: 'postgres' });
+      servers.push(target);
+      await target.query(`CREATE ROLE wiki LOGIN PASSWORD '${TEST_DB_PASSWORD}'`);
+      await target.query('CREATE DATABASE wiki OWNER wiki');
+      const targetEnv = {
+        ...env,
+        PGHOST: '127.0.0.1',
+        PGPORT: String(target.port),
+        PGDATABASE: 'wiki',
+        PGUSER: 'wiki',
+        PGPASSWORD: TEST_DB_PASSWORD,
+        SHUTDOWN_DELAY_SECONDS: '0',
+      };
+      const emptyApi = await startService(targetEnv);
+      expect(await everything<User>(emptyApi.baseUrl, '/users')).toEqual([]);
+      await emptyApi.stop();
+
+      await target.runProgram('bash', ['-c', `pg_restore --clean --if-exists --single-transaction --no-owner --role=wiki -d wiki < '${dump}'`], {
+        PGHOST: '127.0.0.1',
+        PGPORT: String(target.port),
+        PGUSER: 'postgres',
+        PGPASSWORD: target.password,
+      });
+      const movedApi = await startService(targetEnv);
+      services.push(movedApi);
+      expect(await everything<User>(movedApi.baseUrl, '/users')).toEqual(users);
+      expect(await everything<Post>(movedApi.baseUrl, '/posts')).toEqual(posts);
+      const next = (await client(movedApi.baseUrl).post('/users', { name: 'after the move' })).body;
+      expect(next.id).toBeGreaterThan(Math.max(...users.map((user) => user.id)));
+      const [owners] = await target.query<{ owners: string }>(
+        "SELECT string_agg(DISTINCT tableowner, ',') AS owners FROM pg_tables WHERE schemaname = 'public'",
+        'wiki',
+      );
+      expect(owners!.owners).toBe('wiki');
     },
   );
 

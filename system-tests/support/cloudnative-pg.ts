@@ -11,7 +11,8 @@ import type { K8sObject } from './helm.js';
 // required fields, and refuse every other field, as the API server's strict field
 // validation (kubectl apply --validate=strict, Helm 4's server-side apply) refuses a
 // field its CRD does not define. A field the chart starts to use must be added here
-// from the CRD, which is what makes a misspelt or misplaced one fail.
+// from the CRD, which is what makes a misspelt or misplaced one fail. The Pooler's
+// PgBouncer settings are checked against the list the operator's webhook accepts.
 
 export const CLOUDNATIVE_PG_VERSION = '1.30';
 export const BARMAN_CLOUD_PLUGIN_VERSION = '0.14';
@@ -45,6 +46,63 @@ const metadata = strict(
   },
   ['name'],
 );
+// The PgBouncer settings the operator accepts in a Pooler (its webhook refuses others):
+// docs/src/connection_pooling.md of CloudNativePG 1.30, "PgBouncer configuration options".
+const PGBOUNCER_PARAMETERS = [
+  'application_name_add_host',
+  'autodb_idle_timeout',
+  'cancel_wait_timeout',
+  'client_idle_timeout',
+  'client_login_timeout',
+  'client_tls_ciphers',
+  'client_tls_sslmode',
+  'client_tls13_ciphers',
+  'default_pool_size',
+  'disable_pqexec',
+  'dns_max_ttl',
+  'dns_nxdomain_ttl',
+  'idle_transaction_timeout',
+  'ignore_startup_parameters',
+  'listen_backlog',
+  'log_connections',
+  'log_disconnections',
+  'log_pooler_errors',
+  'log_stats',
+  'max_client_conn',
+  'max_db_connections',
+  'max_packet_size',
+  'max_prepared_statements',
+  'max_user_connections',
+  'min_pool_size',
+  'pkt_buf',
+  'query_timeout',
+  'query_wait_timeout',
+  'reserve_pool_size',
+  'reserve_pool_timeout',
+  'sbuf_loopcnt',
+  'server_check_delay',
+  'server_check_query',
+  'server_connect_timeout',
+  'server_fast_close',
+  'server_idle_timeout',
+  'server_lifetime',
+  'server_login_retry',
+  'server_reset_query',
+  'server_reset_query_always',
+  'server_round_robin',
+  'server_tls_ciphers',
+  'server_tls13_ciphers',
+  'server_tls_protocols',
+  'server_tls_sslmode',
+  'stats_period',
+  'suspend_timeout',
+  'tcp_defer_accept',
+  'tcp_keepalive',
+  'tcp_keepcnt',
+  'tcp_keepidle',
+  'tcp_keepintvl',
+];
+
 const resource = (apiVersion: string, kind: string, spec: Schema): Schema =>
   strict({ apiVersion: { const: apiVersion }, kind: { const: kind }, metadata, spec }, ['apiVersion', 'kind', 'metadata', 'spec']);
 
@@ -118,7 +176,11 @@ const pooler = resource(
       cluster: localReference,
       type: oneOf('rw', 'ro', 'r'),
       instances: integer(),
-      pgbouncer: strict({ image: nonEmpty, poolMode: oneOf('session', 'transaction'), parameters: stringMap }),
+      pgbouncer: strict({
+        image: nonEmpty,
+        poolMode: oneOf('session', 'transaction'),
+        parameters: { ...stringMap, propertyNames: { enum: PGBOUNCER_PARAMETERS } },
+      }),
       template: strict({
         spec: strict(
           {
