@@ -212,6 +212,8 @@ describe.skipIf(skip)("docs/OPERATIONS.md, run against real PostgreSQL servers s
             statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
             const body = (await response.json()) as { id: number };
             if (response.status === 200) {
+              // An id acknowledged twice: a committed row lost, its id handed out again.
+              if (acknowledged.has(body.id)) failures.push(`user id ${body.id} acknowledged twice: ${acknowledged.get(body.id)}, then ${name}`);
               acknowledged.set(body.id, name);
               acknowledgedBy[index]!++;
             } else if (response.status === 503)

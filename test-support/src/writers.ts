@@ -12,6 +12,25 @@ export interface Acknowledged {
   posts: Map<number, { userId: number; content: string }>;
 }
 
+/**
+ * Adds one run's acknowledgements to those of earlier runs (a test that restarts the
+ * service between runs), and returns every id acknowledged in both: a failure, as
+ * within a run, since it means a committed row was lost and its id handed out again
+ * after the restart.
+ */
+export function mergeAcknowledged(into: Acknowledged, from: Acknowledged): string[] {
+  const twice: string[] = [];
+  for (const [id, name] of from.users) {
+    if (into.users.has(id)) twice.push(`user id ${id} acknowledged twice: ${JSON.stringify(into.users.get(id))}, then ${JSON.stringify(name)}`);
+    into.users.set(id, name);
+  }
+  for (const [id, post] of from.posts) {
+    if (into.posts.has(id)) twice.push(`post id ${id} acknowledged twice`);
+    into.posts.set(id, post);
+  }
+  return twice;
+}
+
 /** When the request that created a row was sent, and when its acknowledgement arrived (Date.now()). */
 export interface WriteTiming {
   sentAt: number;
