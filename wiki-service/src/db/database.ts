@@ -171,12 +171,15 @@ class ServiceClient extends pg.Client {
 }
 
 /**
- * A `pg` client whose data queries are server-side prepared statements: PostgreSQL
- * parses and plans each query text once per connection, then only binds and executes
- * it. `pg` does that for a query that has a `name`; the name here is a hash of the
- * text, so the same SQL is always the same statement. It spares PostgreSQL the parse
- * and plan of every request, on the cores it shares with the service.
- * Only SELECT, INSERT, UPDATE, DELETE and WITH: the migrations' DDL stays unnamed.
+ * A `pg` client whose repositories' queries are server-side prepared statements:
+ * PostgreSQL parses and plans each once per connection, then only binds and executes
+ * it. `pg` does that for a query that has a `name`; the name is a hash of the text, so
+ * the same SQL is always the same statement. It spares PostgreSQL the parse and plan of
+ * every request, on the cores it shares with the service.
+ * Only the texts registered with `nameStatement` (the repositories' fixed queries, by
+ * compileOnce) are named: every other query (the migrations' DDL, a health check, a
+ * query whose text varies) stays unnamed, so a connection, which is never closed, holds
+ * a bounded set of statements.
  * A pooler in transaction mode (PgBouncer before 1.21) cannot keep a connection's
  * statements: DB_PREPARED_STATEMENTS=false turns this off there.
  */
@@ -184,21 +187,15 @@ class PreparingClient extends ServiceClient {
   // pg's query() has many overloads; only (text, values[, callback]) is rewritten.
   override query(...args: unknown[]): never {
     const [text, values, ...rest] = args;
-    if (typeof text === 'string' && Array.isArray(values) && PREPARABLE.test(text)) {
-      return super.query({ name: statementName(text), text, values }, ...rest);
-    }
+    const name = typeof text === 'string' && Array.isArray(values) ? statementNames.get(text) : undefined;
+    if (name !== undefined) return super.query({ name, text, values }, ...rest);
     return super.query(...args);
   }
 }
 
-const PREPARABLE = /^\s*(select|insert|update|delete|with)\b/i;
 const statementNames = new Map<string, string>();
 
-function statementName(text: string): string {
-  let name = statementNames.get(text);
-  if (name === undefined) {
-    name = `wiki_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
-    statementNames.set(text, name);
-  }
-  return name;
+/** Runs this SQL text as a named, prepared statement from now on (with DB_PREPARED_STATEMENTS). */
+export function nameStatement(text: string): void {
+  if (!statementNames.has(text)) statementNames.set(text, `wiki_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`);
 }

@@ -22,27 +22,16 @@ export interface PostsRepository {
 const POST_COLUMNS = ['id as post_id', 'content', 'user_id', 'created_time'] as const;
 
 export function createPostsRepository(db: Kysely<Database>): PostsRepository {
-  const insertPost = compileOnce(db, (userId: number, content: string) => db.insertInto('posts').values({ user_id: userId, content }).returning(POST_COLUMNS), [
-    1,
-    'sample',
-  ]);
-  const selectPost = compileOnce(db, (id: number) => db.selectFrom('posts').select(POST_COLUMNS).where('id', '=', id), [1]);
-  const selectPage = compileOnce(
-    db,
-    (after: number, rows: number) => db.selectFrom('posts').select(POST_COLUMNS).where('id', '>', after).orderBy('id').limit(rows),
-    [1, 2],
+  const insertPost = compileOnce(db, (userId: number, content: string) => db.insertInto('posts').values({ user_id: userId, content }).returning(POST_COLUMNS));
+  const selectPost = compileOnce(db, (id: number) => db.selectFrom('posts').select(POST_COLUMNS).where('id', '=', id));
+  const selectPage = compileOnce(db, (after: number, rows: number) =>
+    db.selectFrom('posts').select(POST_COLUMNS).where('id', '>', after).orderBy('id').limit(rows),
   );
-  const selectPageOfUser = compileOnce(
-    db,
-    (userId: number, after: number, rows: number) =>
-      db.selectFrom('posts').select(POST_COLUMNS).where('id', '>', after).where('user_id', '=', userId).orderBy('id').limit(rows),
-    [1, 2, 3],
+  const selectPageOfUser = compileOnce(db, (userId: number, after: number, rows: number) =>
+    db.selectFrom('posts').select(POST_COLUMNS).where('id', '>', after).where('user_id', '=', userId).orderBy('id').limit(rows),
   );
-  const editPost = compileOnce(db, (id: number, content: string) => db.updateTable('posts').set({ content }).where('id', '=', id).returning(POST_COLUMNS), [
-    1,
-    'sample',
-  ]);
-  const deletePost = compileOnce(db, (id: number) => db.deleteFrom('posts').where('id', '=', id), [1]);
+  const editPost = compileOnce(db, (id: number, content: string) => db.updateTable('posts').set({ content }).where('id', '=', id).returning(POST_COLUMNS));
+  const deletePost = compileOnce(db, (id: number) => db.deleteFrom('posts').where('id', '=', id));
 
   return {
     async create(userId, content) {

@@ -20,18 +20,13 @@ export interface UsersRepository {
 const USER_COLUMNS = ['id', 'name', 'created_time'] as const;
 
 export function createUsersRepository(db: Kysely<Database>): UsersRepository {
-  const insertUser = compileOnce(db, (name: string) => db.insertInto('users').values({ name }).returning(USER_COLUMNS), ['sample']);
-  const selectUser = compileOnce(db, (id: number) => db.selectFrom('users').select(USER_COLUMNS).where('id', '=', id), [1]);
-  const selectPage = compileOnce(
-    db,
-    (after: number, rows: number) => db.selectFrom('users').select(USER_COLUMNS).where('id', '>', after).orderBy('id').limit(rows),
-    [1, 2],
+  const insertUser = compileOnce(db, (name: string) => db.insertInto('users').values({ name }).returning(USER_COLUMNS));
+  const selectUser = compileOnce(db, (id: number) => db.selectFrom('users').select(USER_COLUMNS).where('id', '=', id));
+  const selectPage = compileOnce(db, (after: number, rows: number) =>
+    db.selectFrom('users').select(USER_COLUMNS).where('id', '>', after).orderBy('id').limit(rows),
   );
-  const renameUser = compileOnce(db, (id: number, name: string) => db.updateTable('users').set({ name }).where('id', '=', id).returning(USER_COLUMNS), [
-    1,
-    'sample',
-  ]);
-  const deleteUser = compileOnce(db, (id: number) => db.deleteFrom('users').where('id', '=', id), [1]);
+  const renameUser = compileOnce(db, (id: number, name: string) => db.updateTable('users').set({ name }).where('id', '=', id).returning(USER_COLUMNS));
+  const deleteUser = compileOnce(db, (id: number) => db.deleteFrom('users').where('id', '=', id));
 
   return {
     async create(name) {

@@ -62,6 +62,23 @@ describe.skipIf(sharedPostgres() === undefined)('openDatabase on PostgreSQL', ()
     expect(loadConfig({ PGHOST: 'db' }).database).toMatchObject({ preparedStatements: true });
   });
 
+  // A connection is never closed: had every query of a new text become a named
+  // statement, a list that varies (IN (...)) or a sql.raw would grow it without bound.
+  it("names only the repositories' fixed queries: queries whose text varies stay unnamed, and the statements stay bounded", async () => {
+    const database = await openWith(true);
+    const users = createUsersRepository(database.db);
+    await users.create('named');
+    const before = (await prepared(database)).length;
+    for (let size = 1; size <= 40; size++) {
+      const ids = Array.from({ length: size }, (_, i) => i + 1);
+      await database.db.selectFrom('users').select('id').where('id', 'in', ids).execute();
+      await sql.raw(`SELECT ${size} AS n`).execute(database.db);
+    }
+    const statements = await prepared(database);
+    expect(statements.filter((statement) => statement.includes(' in ('))).toEqual([]);
+    expect(statements).toHaveLength(before);
+  });
+
   it("keeps idle connections open past pg's default idle timeout (10 s): no reconnecting, logging in and preparing again", { timeout: 30_000 }, async () => {
     const connectionString = await sharedPostgres()!.createDatabase();
     const name = new URL(connectionString).pathname.slice(1);
