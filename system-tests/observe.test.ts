@@ -1,5 +1,5 @@
-import { execSync, spawn } from 'node:child_process';
-import { afterAll, describe, expect, it } from 'vitest';
+import { execSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresMissing } from './support/chart-env.js';
 import { REPO_ROOT } from './support/helm.js';
 import { activeTargets, prometheusMissing } from './support/prometheus.js';
@@ -16,11 +16,18 @@ const skip = skipLoudly(prometheusMissing() ?? postgresMissing(), 'the observe t
 const SHORT_FOR = ['--set', 'alerting.for.PostgresqlDown=15s', '--set', 'alerting.for.WikiApiDatabaseUnreachable=15s'];
 
 describe.skipIf(skip)('npm run observe', () => {
-  const observe = spawn('npm', ['run', 'observe', '--', ...SHORT_FOR], { cwd: REPO_ROOT, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  // Started in beforeAll, never while the file is collected: vitest runs a describe's
+  // body even when it skips or filters the suite, and then never runs afterAll, which
+  // left the stack's ports taken for the next file.
+  let observe: ChildProcessWithoutNullStreams;
   let output = '';
-  observe.stdout.on('data', (chunk) => (output += chunk));
-  observe.stderr.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => observe.on('exit', (code, signal) => resolve({ code, signal })));
+  let exited: Promise<{ code: number | null; signal: string | null }>;
+  beforeAll(() => {
+    observe = spawn('npm', ['run', 'observe', '--', ...SHORT_FOR], { cwd: REPO_ROOT, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    observe.stdout.on('data', (chunk) => (output += chunk));
+    observe.stderr.on('data', (chunk) => (output += chunk));
+    exited = new Promise((resolve) => observe.on('exit', (code, signal) => resolve({ code, signal })));
+  });
   const printed = (what: string, pattern: RegExp, timeoutMs: number) =>
     until(what, timeoutMs, async () => {
       if (observe.exitCode !== null) throw new Error(`observe exited:\n${output}`);
@@ -31,7 +38,7 @@ describe.skipIf(skip)('npm run observe', () => {
 
   afterAll(async () => {
     try {
-      process.kill(-observe.pid!, 'SIGKILL');
+      if (observe?.pid !== undefined) process.kill(-observe.pid, 'SIGKILL');
     } catch {
       // the group has exited already
     }

@@ -571,10 +571,12 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
   it(
     'a wrong password or a full volume fails the Job, leaves the earlier backups as they were and records nothing: the exporter still reports the last good one',
     { timeout: 60_000 },
-    async () => {
+    async (context) => {
       // A volume of its own, 1 MiB of memory, with one good backup on it.
       const dir = await smallVolume('small-volume', 1024 * 1024);
-      if (dir === undefined) return;
+      // Reported as skipped, never as passed (smallVolume said so loudly; CI fails there).
+      // eslint-disable-next-line vitest/no-disabled-tests -- a loud skip, decided at run time
+      if (dir === undefined) return context.skip();
       await nextSecond();
       expect((await backup(dir)).ok).toBe(true);
       const good = await fingerprint(dir);
@@ -813,18 +815,23 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
     expect(await readdir(dir)).toEqual(['.lock', `${env.PGDATABASE}-2026-01-01.dump`, made[1]!].sort());
   });
 
-  it('on a volume that holds BACKUP_KEEP dumps and no more, the oldest goes before the next is written, so backups go on', { timeout: 120_000 }, async () => {
-    await addIncompressibleData(300);
-    const measure = await backupFolder('measure');
-    const result = await backup(measure);
-    expect(result.ok, result.output).toBe(true);
-    const size = (await stat(join(measure, (await dumps(measure))[0]!))).size;
-    // Two dumps and half of a third.
-    const dir = await smallVolume('two-dumps', Math.ceil((2.5 * size) / 4096) * 4096);
-    if (dir === undefined) return;
-    const made = (await backupsInARow(dir, 4, { BACKUP_KEEP: '2' })).map((run) => run.file);
-    expect(await dumps(dir)).toEqual(made.slice(2).sort());
-  });
+  it(
+    'on a volume that holds BACKUP_KEEP dumps and no more, the oldest goes before the next is written, so backups go on',
+    { timeout: 120_000 },
+    async (context) => {
+      await addIncompressibleData(300);
+      const measure = await backupFolder('measure');
+      const result = await backup(measure);
+      expect(result.ok, result.output).toBe(true);
+      const size = (await stat(join(measure, (await dumps(measure))[0]!))).size;
+      // Two dumps and half of a third.
+      const dir = await smallVolume('two-dumps', Math.ceil((2.5 * size) / 4096) * 4096);
+      // eslint-disable-next-line vitest/no-disabled-tests -- a loud skip, decided at run time (smallVolume)
+      if (dir === undefined) return context.skip();
+      const made = (await backupsInARow(dir, 4, { BACKUP_KEEP: '2' })).map((run) => run.file);
+      expect(await dumps(dir)).toEqual(made.slice(2).sort());
+    },
+  );
 
   it(
     'a dump whose data is cut short (a truncated file) fails the Job: the check reads every byte back, not only the table of contents',

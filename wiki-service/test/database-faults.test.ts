@@ -90,8 +90,8 @@ describe.skipIf(backendUnavailable('postgres'))('PostgreSQL faults under load', 
     expect(service.child.exitCode, service.output()).toBeNull();
     expect(load.unexpected).toEqual([]);
     expect(load.statuses.get('503') ?? 0, 'the faults were felt').toBeGreaterThan(0);
-    // "Quickly": within the connect and query timeouts the service is configured with.
-    expect(load.slowest503Ms()).toBeLessThan((CONNECT_TIMEOUT_SECONDS + QUERY_TIMEOUT_SECONDS) * 1000);
+    // How fast the 503s came is printed above, not asserted (CONTRIBUTING: no timing
+    // assertions); a request that hangs is one of the writers' unexpected outcomes.
     // The log says what happened in a line an operator can read: never a whole
     // serialized connection object (pg-pool attaches one to idle-connection errors).
     const warnings = service.logLines().filter((line) => line.msg === 'idle database connection lost' || line.msg === 'database unavailable');
