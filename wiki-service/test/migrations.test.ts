@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { backendUnavailable, sharedPgBouncerPort, sharedPostgres } from './support/backends.js';
 import { client } from '@wiki/test-support/http';
 import { MIGRATE_SCRIPT, runNode, startService } from '@wiki/test-support/service';
+import { until } from '@wiki/test-support/wait';
+import pg from 'pg';
+import { MigrationLockInTransaction } from '../src/db/migrate.js';
 
 // Replicas start together. The migrations run under a PostgreSQL advisory lock, so
 // exactly one of them creates the schema and the others find it done; directly, and
@@ -29,10 +32,30 @@ describe.skipIf(backendUnavailable('postgres'))('migrations against one empty Po
     }
   });
 
-  it('`npm run migrate` (dist/migrate.js) run twice at once: both exit 0, one applies', async () => {
+  // Two runs started together may still run one after the other, and pass without the
+  // lock ever mattering. Here the test holds the migrations' lock until both are seen
+  // waiting for it, so they are released together and contend for real.
+  it('`npm run migrate` (dist/migrate.js) run twice at once, both seen waiting on the lock: both exit 0, one applies', async () => {
     const server = sharedPostgres()!;
     const url = await server.createDatabase('migratecli');
-    const runs = [runNode(MIGRATE_SCRIPT, { DATABASE_URL: url }), runNode(MIGRATE_SCRIPT, { DATABASE_URL: url })];
+    const database = new URL(url).pathname.slice(1);
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    let runs: ReturnType<typeof runNode>[];
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT pg_advisory_xact_lock(${MigrationLockInTransaction.LOCK_ID})`);
+      runs = [runNode(MIGRATE_SCRIPT, { DATABASE_URL: url }), runNode(MIGRATE_SCRIPT, { DATABASE_URL: url })];
+      await until('both runs waiting on the migrations lock', 30_000, async () => {
+        const [row] = await server.query<{ waiting: string }>(
+          `SELECT count(*)::text AS waiting FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = '${database}'`,
+        );
+        return row!.waiting === '2' ? true : undefined;
+      });
+    } finally {
+      await holder.query('COMMIT').catch(() => undefined);
+      await holder.end();
+    }
     const exits = await Promise.all(runs.map((run) => run.exited));
     expect(exits.map((exit) => exit.code)).toEqual([0, 0]);
     const messages = runs.map((run) => run.logLines().find((line) => 'applied' in line)?.msg).sort();
