@@ -983,7 +983,17 @@ ports' names, as in every egress rule (networkpolicy-grafana.yaml says why).
       port: {{ . }}
     {{- end }}
 {{- if or $values.backup.enabled $values.recovery.fromCluster }}
-# The object store.
+{{ include "wiki-chart.networkPolicy.objectStoreEgress" . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The egress rule to the object store where backups go (networkPolicy.objectStore): its
+ports, in the peers named, or anywhere when none are (a cloud's S3 has no fixed
+address). CloudNativePG's instances and the built-in backup pod both use it.
+*/}}
+{{- define "wiki-chart.networkPolicy.objectStoreEgress" -}}
+# The object store (networkPolicy.objectStore).
 - {{- with .Values.networkPolicy.objectStore.peers }}
   to:
     {{- toYaml . | nindent 4 }}
@@ -993,5 +1003,4 @@ ports' names, as in every egress rule (networkpolicy-grafana.yaml says why).
     - protocol: TCP
       port: {{ . }}
     {{- end }}
-{{- end }}
 {{- end -}}
