@@ -68,17 +68,32 @@ export const health = fp(
       },
     });
 
-    app.get('/health', { schema: { tags: ['health'], summary: 'Liveness: the process answers', response: { 200: Health } } }, async () => ({
-      status: 'healthy' as const,
-      timestamp: new Date().toISOString(),
-    }));
+    app.get(
+      '/health',
+      {
+        schema: {
+          tags: ['health'],
+          operationId: 'checkHealth',
+          summary: 'Liveness: the process answers',
+          description: "Kubernetes' liveness probe: 200 whenever the process can answer, whatever the database's state.",
+          response: { 200: Health },
+        },
+      },
+      async () => ({
+        status: 'healthy' as const,
+        timestamp: new Date().toISOString(),
+      }),
+    );
 
     app.get(
       '/ready',
       {
         schema: {
           tags: ['health'],
+          operationId: 'checkReady',
           summary: 'Readiness: the database answers and the process is not shutting down',
+          description:
+            "Kubernetes' readiness probe: 503, with the reason in detail, while the database is unreachable or read-only, or the process is shutting down.",
           response: { 200: Readiness, 503: Readiness },
         },
       },

@@ -33,11 +33,21 @@ export const openapi = fp(
           title: 'User and Post API',
           description: 'The wiki service: users and posts. The full reference, with every error and curl examples, is docs/API.md in the repository.',
           version: '1.0.0',
+          license: { name: 'MIT', url: 'https://spdx.org/licenses/MIT.html' },
         },
+        // The server that serves this document: a client generated from it is pointed
+        // at a base URL of its own (openapi-fetch's baseUrl), this one only says the
+        // paths are from the root.
+        servers: [{ url: '/', description: 'The service that serves this document' }],
+        // No operation needs credentials, and the document says so rather than leaving
+        // clients to guess: the service sits behind the cluster's Ingress and network
+        // policies (docs/PHASE9_INGRESS.md), not behind authentication.
+        security: [],
         tags: [
           { name: 'users', description: 'Users' },
           { name: 'posts', description: 'Posts' },
           { name: 'health', description: 'Probes for Kubernetes' },
+          { name: 'index', description: 'What this API is' },
         ],
       },
     });

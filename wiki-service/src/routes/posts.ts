@@ -11,7 +11,9 @@ export const postRoutes: FastifyPluginAsyncTypebox<{ posts: PostsRepository }> =
     {
       schema: {
         tags,
+        operationId: 'createPost',
         summary: 'Create a post (404 if the user does not exist)',
+        description: 'Creates a post by the user user_id and answers it, with its id and creation time.',
         body: CreatePostBody,
         response: { 200: Post, ...NOT_FOUND, ...INPUT_ERRORS },
       },
@@ -25,7 +27,16 @@ export const postRoutes: FastifyPluginAsyncTypebox<{ posts: PostsRepository }> =
 
   app.get(
     '/posts/:id',
-    { schema: { tags, summary: 'Get a post', params: PostIdParams, response: { 200: Post, ...NOT_FOUND, ...INPUT_ERRORS } } },
+    {
+      schema: {
+        tags,
+        operationId: 'getPost',
+        summary: 'Get a post',
+        description: 'The post with this id.',
+        params: PostIdParams,
+        response: { 200: Post, ...NOT_FOUND, ...INPUT_ERRORS },
+      },
+    },
     async (request) => posts.get(request.params.id),
   );
 
@@ -34,7 +45,9 @@ export const postRoutes: FastifyPluginAsyncTypebox<{ posts: PostsRepository }> =
     {
       schema: {
         tags,
+        operationId: 'listPosts',
         summary: 'List posts, oldest first, optionally of one user',
+        description: 'One page of posts, of every user or of user_id (an unknown user_id answers an empty page); pages as listUsers.',
         querystring: PostsPageQuery,
         response: { 200: PostsPage, ...INPUT_ERRORS },
       },
@@ -51,7 +64,9 @@ export const postRoutes: FastifyPluginAsyncTypebox<{ posts: PostsRepository }> =
     {
       schema: {
         tags,
+        operationId: 'editPost',
         summary: "Change a post's content",
+        description: 'Sets the content of the post with this id and answers the post as it is now.',
         params: PostIdParams,
         body: EditPostBody,
         response: { 200: Post, ...NOT_FOUND, ...INPUT_ERRORS },
@@ -65,7 +80,9 @@ export const postRoutes: FastifyPluginAsyncTypebox<{ posts: PostsRepository }> =
     {
       schema: {
         tags,
+        operationId: 'deletePost',
         summary: 'Delete a post',
+        description: 'Deletes the post with this id. Answers 204 with no body.',
         params: PostIdParams,
         response: { 204: { type: 'null', description: 'Deleted' }, ...NOT_FOUND, ...INPUT_ERRORS },
       },

@@ -22,5 +22,17 @@ const Index = Type.Object({
 });
 
 export const rootRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/', { schema: { summary: 'What this API is and where its endpoints are', response: { 200: Index } } }, async () => INDEX);
+  app.get(
+    '/',
+    {
+      schema: {
+        tags: ['index'],
+        operationId: 'getIndex',
+        summary: 'What this API is and where its endpoints are',
+        description: "The original's index: the API's name and its main endpoints.",
+        response: { 200: Index },
+      },
+    },
+    async () => INDEX,
+  );
 };
