@@ -7,7 +7,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 20 * 60_000, // building images from scratch takes minutes
     pool: 'forks',
-    // The image build and the stack test each use the whole machine.
+    // The image build and the stack tests each use the whole machine.
     fileParallelism: false,
   },
 });

@@ -205,9 +205,10 @@ export interface Sample {
   value: [number, string];
 }
 
-/** An instant query against the Prometheus at `baseUrl`; throws with Prometheus's error. */
-export async function instantQuery(baseUrl: string, promql: string): Promise<Sample[]> {
-  const response = await fetch(`${baseUrl}/api/v1/query?query=${encodeURIComponent(promql)}`);
+/** An instant query against the Prometheus at `baseUrl`, evaluated now or at `time` (ms since the epoch); throws with Prometheus's error. */
+export async function instantQuery(baseUrl: string, promql: string, time?: number): Promise<Sample[]> {
+  const at = time === undefined ? '' : `&time=${time / 1000}`;
+  const response = await fetch(`${baseUrl}/api/v1/query?query=${encodeURIComponent(promql)}${at}`);
   const body = (await response.json()) as { status: string; data: { result: Sample[] }; error?: string };
   if (body.status !== 'success') throw new Error(`query ${promql}: ${body.error}`);
   return body.data.result;
