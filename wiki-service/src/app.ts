@@ -9,14 +9,14 @@ import { health } from './plugins/health.js';
 import { metrics } from './plugins/metrics.js';
 import { openapi } from './plugins/openapi.js';
 import { OneLinePerRequest } from './plugins/request-log.js';
-import { validation } from './plugins/validation.js';
+import { everyBodyAsJson, validation } from './plugins/validation.js';
 import { createPostsRepository } from './repositories/posts.js';
 import { createUsersRepository } from './repositories/users.js';
 import { postRoutes } from './routes/posts.js';
 import { rootRoutes } from './routes/root.js';
 import { userRoutes } from './routes/users.js';
 
-export const BODY_LIMIT_BYTES = 1024 * 1024;
+const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export interface AppOptions {
   /** Opened (and later closed) by the caller; the app only uses it. */
@@ -59,8 +59,13 @@ export async function buildApp({ database, logger, timeouts }: AppOptions): Prom
   const users = createUsersRepository(database.db);
   const posts = createPostsRepository(database.db);
   await app.register(rootRoutes);
-  await app.register(userRoutes, { users, posts });
-  await app.register(postRoutes, { posts });
+  // The original's routes read every body as JSON, whatever its Content-Type; only
+  // they: a scope of their own keeps that from any other route.
+  await app.register(async (originalRoutes) => {
+    await originalRoutes.register(everyBodyAsJson);
+    await originalRoutes.register(userRoutes, { users, posts });
+    await originalRoutes.register(postRoutes, { posts });
+  });
 
   return app;
 }

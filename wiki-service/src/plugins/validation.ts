@@ -30,11 +30,20 @@ const LOCATION_OF_PART: Record<string, string> = { body: 'body', params: 'path',
 export const validation = fp(
   async (app: FastifyInstance) => {
     app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv.compile(schema) : compileUrlValidator(schema as UrlSchema)));
+  },
+  { name: 'validation' },
+);
 
-    // One parser for every request body, whatever its Content-Type says: the original
-    // read any body as JSON, and clients such as `curl -d` send form content types.
-    // The header is dropped before parsing, since Fastify would refuse one it cannot
-    // parse (empty, a list, non-ASCII bytes) with a 415 before any parser runs.
+/**
+ * One parser for every request body, whatever its Content-Type says: the original read
+ * any body as JSON, and clients such as `curl -d` send form content types. The header
+ * is dropped before parsing, since Fastify would refuse one it cannot parse (empty, a
+ * list, non-ASCII bytes) with a 415 before any parser runs. Registered only in the
+ * scope of the original's routes (app.ts): any other route, a file upload say, keeps
+ * its Content-Type and Fastify's parsers.
+ */
+export const everyBodyAsJson = fp(
+  async (app: FastifyInstance) => {
     app.addHook('onRequest', async (request) => {
       delete request.headers['content-type'];
     });
@@ -49,7 +58,7 @@ export const validation = fp(
       }
     });
   },
-  { name: 'validation' },
+  { name: 'every-body-as-json' },
 );
 
 interface UrlSchema {
@@ -89,7 +98,7 @@ const DECIMAL_INTEGER = /^-?[0-9]+$/;
  * A number too large for a double becomes the largest finite one, so the range check
  * (not the type check) names the problem, as it does for any other large value.
  */
-export function parseUrlIntegers(data: Record<string, unknown>, fields: string[]): void {
+function parseUrlIntegers(data: Record<string, unknown>, fields: string[]): void {
   for (const field of fields) {
     const text = data[field];
     if (typeof text !== 'string' || !DECIMAL_INTEGER.test(text)) continue;
