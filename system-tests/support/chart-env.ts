@@ -69,7 +69,7 @@ export function apiEnvironment(objects: K8sObject[]): { api: Record<string, stri
 }
 
 /** The rendered PostgreSQL StatefulSet's pod. */
-export function postgresqlPod(objects: K8sObject[]): any {
+function postgresqlPod(objects: K8sObject[]): any {
   const statefulSet = objects.find((object) => object.kind === 'StatefulSet' && object.metadata.labels['app.kubernetes.io/component'] === 'postgresql');
   if (statefulSet === undefined) throw new Error('no PostgreSQL StatefulSet rendered');
   return statefulSet.spec.template.spec;

@@ -8,7 +8,7 @@ import { CHART_DIR } from './helm.js';
 /** The uid of the Prometheus data source the chart provisions, Grafana's default: the dashboards' $datasource variable picks it. */
 export const DASHBOARD_DATASOURCE_UID = 'wiki-prometheus';
 
-export interface GrafanaTarget {
+interface GrafanaTarget {
   refId: string;
   expr: string;
   datasource: unknown;

@@ -19,7 +19,7 @@ export const KUBE_VERSION = '1.33.0';
 
 let cachedHelm: string | undefined;
 
-export function helmBinary(): string {
+function helmBinary(): string {
   if (cachedHelm !== undefined) return cachedHelm;
   try {
     cachedHelm = execFileSync('sh', ['-c', 'command -v helm'], { encoding: 'utf8' }).trim();

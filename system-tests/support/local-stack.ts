@@ -25,7 +25,7 @@ function deploymentArgs(objects: K8sObject[], nameSuffix: string): string[] {
 }
 
 /** The Alertmanager Service's address as prometheus.yml names it. */
-export function alertmanagerServiceAddress(objects: K8sObject[]): string {
+function alertmanagerServiceAddress(objects: K8sObject[]): string {
   const deployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.name.endsWith('-alertmanager'))!;
   return `${deployment.metadata.name}:9093`;
 }

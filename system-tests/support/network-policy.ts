@@ -59,7 +59,7 @@ export function releasePods(objects: K8sObject[], namespaceLabels: Record<string
 type Peer = { podSelector?: Selector; namespaceSelector?: Selector; ipBlock?: { cidr: string; except?: string[] } };
 
 /** Whether an IPv4 address is inside a CIDR block (a.b.c.d/n). */
-export function inCidr(address: string, cidr: string): boolean {
+function inCidr(address: string, cidr: string): boolean {
   const toNumber = (ip: string) => ip.split('.').reduce((value, octet) => value * 256 + Number(octet), 0);
   const [base, bits] = cidr.split('/') as [string, string];
   const size = 2 ** (32 - Number(bits));
@@ -93,13 +93,7 @@ function portMatches(rule: Rule, target: Endpoint, port: Endpoint['ports'][numbe
   });
 }
 
-export function allowed(
-  policies: K8sObject[],
-  namespaceLabels: Record<string, string>,
-  from: Endpoint,
-  to: Endpoint,
-  port: Endpoint['ports'][number],
-): boolean {
+function allowed(policies: K8sObject[], namespaceLabels: Record<string, string>, from: Endpoint, to: Endpoint, port: Endpoint['ports'][number]): boolean {
   const side = (endpoint: Endpoint, direction: 'Ingress' | 'Egress', peer: Endpoint) => {
     if (!endpoint.inRelease) return true; // outside the release, these policies do not apply
     const selecting = policies.filter(

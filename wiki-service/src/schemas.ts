@@ -5,19 +5,19 @@ import { Type, type Static } from 'typebox';
 // listed fields leave the process), and @fastify/swagger publishes it as OpenAPI.
 
 /** PostgreSQL `integer`, the type of every id column. */
-export const MAX_ID = 2_147_483_647;
+const MAX_ID = 2_147_483_647;
 
 const Id = (description: string) => Type.Integer({ minimum: 1, maximum: MAX_ID, description });
 
 // PostgreSQL text cannot hold U+0000, and an unpaired UTF-16 surrogate is not a
 // character at all; both are refused up front (422) instead of failing at insert.
 // The pattern runs with the `u` flag, where a surrogate pair counts as one character.
-export const STORABLE_TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$';
+const STORABLE_TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$';
 
 const Text = (maxLength: number, description: string) => Type.String({ minLength: 1, maxLength, pattern: STORABLE_TEXT_PATTERN, description });
 
-export const UserName = Text(255, 'Display name, 1 to 255 characters');
-export const PostContent = Text(100_000, 'Post body, 1 to 100,000 characters');
+const UserName = Text(255, 'Display name, 1 to 255 characters');
+const PostContent = Text(100_000, 'Post body, 1 to 100,000 characters');
 const CreatedTime = Type.String({
   description: 'Set by the database at insert; ISO 8601 with UTC offset and microseconds',
   examples: ['2026-11-23T10:05:50.193645+00:00'],
@@ -38,8 +38,8 @@ export const RenameUserBody = Type.Object({ name: UserName });
 export const CreatePostBody = Type.Object({ user_id: Id('Author (user id)'), content: PostContent });
 export const EditPostBody = Type.Object({ content: PostContent });
 
-export const DEFAULT_PAGE_SIZE = 20;
-export const MAX_PAGE_SIZE = 100;
+const DEFAULT_PAGE_SIZE = 20;
+const MAX_PAGE_SIZE = 100;
 
 const pageQueryFields = {
   limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE, description: 'Page size' }),
@@ -61,7 +61,7 @@ export const PostsPage = Type.Object({ items: Type.Array(Post), next_cursor: Nex
 export const ErrorMessage = Type.Object({ detail: Type.String() });
 
 /** 422: FastAPI's list of validation errors. */
-export const ValidationErrors = Type.Object({
+const ValidationErrors = Type.Object({
   detail: Type.Array(
     Type.Object({
       loc: Type.Array(Type.Union([Type.String(), Type.Integer()])),

@@ -3,13 +3,13 @@ import type { Generated } from 'kysely';
 // The tables as Kysely sees them. Timestamps arrive as ISO 8601 strings (see
 // `parseTimestamptz` in types.ts), never as Date, which would drop the microseconds.
 
-export interface UsersTable {
+interface UsersTable {
   id: Generated<number>;
   name: string;
   created_time: Generated<string>;
 }
 
-export interface PostsTable {
+interface PostsTable {
   id: Generated<number>;
   user_id: number;
   content: string;

@@ -8,7 +8,7 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 // restart would look like a burst. Totals across pods are PromQL's job:
 //   sum(users_created_total)  or  sum(rate(users_created_total[5m]))
 
-export interface AppMetrics {
+interface AppMetrics {
   registry: Registry;
   usersCreated: Counter;
   postsCreated: Counter;

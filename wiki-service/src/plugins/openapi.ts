@@ -10,7 +10,7 @@ import fp from 'fastify-plugin';
 // service. Styles allow 'unsafe-inline' because Swagger UI sets style attributes;
 // scripts do not. (The plugin's built-in policy adds upgrade-insecure-requests,
 // which breaks the page when it is served over plain HTTP, e.g. a port-forward.)
-export const DOCS_CONTENT_SECURITY_POLICY = [
+const DOCS_CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
   "base-uri 'self'",
   "connect-src 'self'",
