@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '@wiki/test-support/http';
 import { PostgresServer, postgresUserIfRoot, TEST_DB_PASSWORD, TEST_DB_USER } from '@wiki/test-support/postgres';
 import { runCommand } from '@wiki/test-support/run-command';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from 'wiki-service/service-process';
 import { until } from '@wiki/test-support/wait';
 import { apiEnvironment, postgresMissing } from './support/chart-env.js';
 import { skipLoudly } from './support/skip.js';

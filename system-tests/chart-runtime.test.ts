@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '@wiki/test-support/http';
 import type { PostgresServer } from '@wiki/test-support/postgres';
-import { MIGRATE_SCRIPT, runNode, SERVER_SCRIPT, startService, type ServiceProcess } from '@wiki/test-support/service';
+import { MIGRATE_SCRIPT, runNode, SERVER_SCRIPT, startService, type ServiceProcess } from 'wiki-service/service-process';
 import { runCommand } from '@wiki/test-support/run-command';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
 import { renderChart, type K8sObject } from './support/helm.js';

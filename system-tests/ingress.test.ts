@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '@wiki/test-support/postgres';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from 'wiki-service/service-process';
 import { CHART_DIR, NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
 import { podTarget, PROMETHEUS, prometheusMissing, renderedPrometheusYml, withFileDiscovery, writeRenderedPrometheusConfig } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '@wiki/test-support/http';
 import { findPostgresBinaries, type PostgresServer } from '@wiki/test-support/postgres';
-import { runNode, SERVER_SCRIPT, startService, type ServiceProcess } from '@wiki/test-support/service';
+import { runNode, SERVER_SCRIPT, startService, type ServiceProcess } from 'wiki-service/service-process';
 import { everything, type Post, type User } from '@wiki/test-support/api';
 import { runCommand } from '@wiki/test-support/run-command';
 import { sleep } from '@wiki/test-support/wait';

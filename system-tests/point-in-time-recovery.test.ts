@@ -3,7 +3,7 @@ import { archiveSettings, barmanCloudMissing, baseBackup, objectStoreEnvironment
 import { client } from '@wiki/test-support/http';
 import { OBJECT_STORE_ACCESS_KEY_ID, OBJECT_STORE_SECRET_ACCESS_KEY, ObjectStore } from '@wiki/test-support/object-store';
 import { PostgresServer } from '@wiki/test-support/postgres';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from 'wiki-service/service-process';
 import { until } from '@wiki/test-support/wait';
 import { missingWrites, startWriters } from '@wiki/test-support/writers';
 import { postgresMissing } from './support/chart-env.js';

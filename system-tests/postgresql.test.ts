@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { client } from '@wiki/test-support/http';
 import { freePort, PostgresServer, TEST_DB_PASSWORD } from '@wiki/test-support/postgres';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from 'wiki-service/service-process';
 import { startWriters } from '@wiki/test-support/writers';
 import { everything, type Post, type User } from '@wiki/test-support/api';
 import {

@@ -5,7 +5,7 @@ import { stringify as stringifyYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '@wiki/test-support/http';
 import { freePort, type PostgresServer } from '@wiki/test-support/postgres';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from 'wiki-service/service-process';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
 import { startDaemon, type Daemon } from './support/daemon.js';
 import { dashboardFiles, interpolate, panelsOf, variableQuery } from './support/dashboards.js';

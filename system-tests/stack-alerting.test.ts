@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client } from '@wiki/test-support/http';
 import { runCommand } from '@wiki/test-support/run-command';
-import { startService } from '@wiki/test-support/service';
+import { startService } from 'wiki-service/service-process';
 import { until } from '@wiki/test-support/wait';
 import { NAMESPACE } from './support/helm.js';
 import { activeTargets, AMTOOL } from './support/prometheus.js';

@@ -63,6 +63,22 @@ describe('one npm workspace', () => {
     for (const folder of WORKSPACES) expect(existsSync(join(REPO_ROOT, folder, 'package-lock.json')), folder).toBe(false);
   });
 
+  it('the packages depend on one another without a circle (test-support on none of them)', () => {
+    const names = new Map(WORKSPACES.map((folder) => [manifest(folder).name, folder]));
+    const dependsOn = (name: string) => {
+      const { dependencies, devDependencies } = manifest(names.get(name)!);
+      return Object.keys({ ...dependencies, ...devDependencies }).filter((dependency) => names.has(dependency));
+    };
+    const circles: string[] = [];
+    const walk = (name: string, path: string[]) => {
+      if (path.includes(name)) return circles.push([...path.slice(path.indexOf(name)), name].join(' -> '));
+      for (const dependency of dependsOn(name)) walk(dependency, [...path, name]);
+    };
+    for (const name of names.keys()) walk(name, []);
+    expect(circles).toEqual([]);
+    expect(dependsOn('@wiki/test-support')).toEqual([]);
+  });
+
   it('the check finds a relative import into another package and an undeclared one', () => {
     const folder = join(REPO_ROOT, 'system-tests');
     const file = join(folder, 'example.test.ts');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { client, type Response } from '@wiki/test-support/http';
 import { freePort, type PostgresServer } from '@wiki/test-support/postgres';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from 'wiki-service/service-process';
 import { sleep, until } from '@wiki/test-support/wait';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './chart-env.js';
 import { portIsFree, startDaemon, type Daemon } from './daemon.js';

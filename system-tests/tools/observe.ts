@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort, type PostgresServer } from '@wiki/test-support/postgres';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from 'wiki-service/service-process';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from '../support/chart-env.js';
 import { startDaemon, type Daemon } from '../support/daemon.js';
 import { renderChart, RELEASE, valuesArguments } from '../support/helm.js';

@@ -22,7 +22,7 @@ import { machineCpuSeconds } from '@wiki/test-support/cpu';
 import { PgBouncer } from '@wiki/test-support/pgbouncer';
 import { TEST_DB_PASSWORD, TEST_DB_USER } from '@wiki/test-support/postgres';
 import { startReplicatedCluster, type ReplicatedCluster } from '@wiki/test-support/replication';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from '../test/support/service-process.js';
 import { fmt, median, requireWrk, runWrk, type Timing } from './wrk.js';
 
 const CONNECTIONS = 32;

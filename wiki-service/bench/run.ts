@@ -40,7 +40,7 @@ import { createPostsRepository, type PostsRepository } from '../src/repositories
 import { createUsersRepository, type UsersRepository } from '../src/repositories/users.js';
 import { PostgresServer } from '@wiki/test-support/postgres';
 import { cpuSecondsOf, machineCpuSeconds } from '@wiki/test-support/cpu';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from '../test/support/service-process.js';
 import { fmt, median, percentile, requireWrk, runWrk as runWrkWith, type Timing } from './wrk.js';
 
 const CONNECTIONS = 32;

@@ -4,11 +4,13 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { HttpTimeouts } from './config.js';
 import type { DatabaseHandle } from './db/database.js';
-import { answerClientError, answerFrameworkError, commonHeaders, errors } from './plugins/errors.js';
+import { answerClientError, answerFrameworkError, commonHeaders, errors } from './plugins/error-handler.js';
+import { databaseCheck } from './plugins/database-check.js';
 import { health } from './plugins/health.js';
 import { metrics } from './plugins/metrics.js';
 import { openapi } from './plugins/openapi.js';
 import { OneLinePerRequest } from './plugins/request-log.js';
+import { shutdown } from './plugins/shutdown.js';
 import { everyBodyAsJson, validation } from './plugins/validation.js';
 import { createPostsRepository } from './repositories/posts.js';
 import { createUsersRepository } from './repositories/users.js';
@@ -54,7 +56,9 @@ export async function buildApp({ database, logger, timeouts }: AppOptions): Prom
   await app.register(errors);
   await app.register(metrics);
   await app.register(openapi); // before the routes, so it sees them all
-  await app.register(health, { database });
+  await app.register(databaseCheck, { database });
+  await app.register(shutdown);
+  await app.register(health);
 
   const users = createUsersRepository(database.db);
   const posts = createPostsRepository(database.db);

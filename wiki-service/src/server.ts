@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, describeDatabase, loadConfig, type Config } from './config.js';
 import { openDatabase, type DatabaseHandle } from './db/database.js';
-import { connectionFailureReason } from './db/errors.js';
+import { connectionFailureReason } from './db/database-errors.js';
 import { migrateToLatest } from './db/migrate.js';
 import { createLogger } from './logger.js';
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, describeDatabase, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
-import { connectionFailureReason } from './db/errors.js';
+import { connectionFailureReason } from './db/database-errors.js';
 import { createLogger } from './logger.js';
 
 // `node dist/wait-for-database.js [timeout-seconds]`: waits until the configured

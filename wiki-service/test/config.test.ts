@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, describeDatabase, loadConfig } from '../src/config.js';
 import { backendUnavailable, sharedPostgres } from './support/backends.js';
 import { freePort, TEST_DB_PASSWORD, TEST_DB_USER, type PostgresServer } from '@wiki/test-support/postgres';
-import { runNode, SERVER_SCRIPT } from '@wiki/test-support/service';
+import { runNode, SERVER_SCRIPT } from './support/service-process.js';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {

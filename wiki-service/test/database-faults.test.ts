@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backendUnavailable } from './support/backends.js';
 import { client, metricValue } from '@wiki/test-support/http';
 import { PostgresServer } from '@wiki/test-support/postgres';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from './support/service-process.js';
 import { missingWrites, startWriters } from '@wiki/test-support/writers';
 
 // PostgreSQL fails while 8 writers are in flight: its backends are terminated, it

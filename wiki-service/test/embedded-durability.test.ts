@@ -1,7 +1,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { testDatabaseConfig } from './support/app.js';
 import { client } from '@wiki/test-support/http';
-import { startService } from '@wiki/test-support/service';
+import { startService } from './support/service-process.js';
 import { mergeAcknowledged, startWriters, type Acknowledged } from '@wiki/test-support/writers';
 
 // What the embedded default (PGlite, which runs with fsync off) promises: a crash of

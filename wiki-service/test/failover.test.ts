@@ -4,7 +4,7 @@ import { client, metricValue } from '@wiki/test-support/http';
 import { PgBouncer } from '@wiki/test-support/pgbouncer';
 import { TEST_DB_PASSWORD, TEST_DB_USER } from '@wiki/test-support/postgres';
 import { startReplicatedCluster } from '@wiki/test-support/replication';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from './support/service-process.js';
 import { TcpEndpoint } from '@wiki/test-support/tcp-endpoint';
 import { startWriters } from '@wiki/test-support/writers';
 import { expectNothingLost, summedCounter } from './support/under-load.js';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseConfig } from './support/app.js';
 import { BACKENDS, backendUnavailable } from './support/backends.js';
 import { client } from '@wiki/test-support/http';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from './support/service-process.js';
 
 // Thousands of generated hostile requests against the real service process, on each
 // database: odd methods, paths and percent-encodings, numbers at every edge, query

@@ -3,7 +3,7 @@ import { backendUnavailable } from './support/backends.js';
 import { client } from '@wiki/test-support/http';
 import { TEST_DB_PASSWORD } from '@wiki/test-support/postgres';
 import { serviceEnvFor } from './support/app.js';
-import { startService } from '@wiki/test-support/service';
+import { startService } from './support/service-process.js';
 
 describe.skipIf(backendUnavailable('postgres'))('structured logs', () => {
   it('one JSON line per request with method, route, status, duration and request id; no secrets anywhere', async () => {

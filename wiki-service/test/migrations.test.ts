@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backendUnavailable, sharedPgBouncerPort, sharedPostgres } from './support/backends.js';
 import { client } from '@wiki/test-support/http';
-import { MIGRATE_SCRIPT, runNode, startService } from '@wiki/test-support/service';
+import { MIGRATE_SCRIPT, runNode, startService } from './support/service-process.js';
 import { until } from '@wiki/test-support/wait';
 import pg from 'pg';
 import { MigrationLockInTransaction } from '../src/db/migrate.js';

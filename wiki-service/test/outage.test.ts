@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendUnavailable } from './support/backends.js';
 import { client, metricValue, type Client } from '@wiki/test-support/http';
 import { PostgresServer } from '@wiki/test-support/postgres';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from './support/service-process.js';
 
 // PostgreSQL goes away while the service runs, then comes back. The service must
 // fail fast and clearly meanwhile, stay alive, and recover on its own.

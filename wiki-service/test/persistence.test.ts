@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BACKENDS, backendUnavailable } from './support/backends.js';
 import { client } from '@wiki/test-support/http';
 import { serviceEnvFor } from './support/app.js';
-import { startService } from '@wiki/test-support/service';
+import { startService } from './support/service-process.js';
 
 // Every acknowledged write survives a restart of the service, on both databases.
 

@@ -3,7 +3,7 @@ import { backendUnavailable } from './support/backends.js';
 import { client } from '@wiki/test-support/http';
 import { PgBouncer } from '@wiki/test-support/pgbouncer';
 import { PostgresServer, TEST_DB_PASSWORD, TEST_DB_USER } from '@wiki/test-support/postgres';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from './support/service-process.js';
 import { sleep } from '@wiki/test-support/wait';
 import { startWriters } from '@wiki/test-support/writers';
 import { expectNothingLost, summedCounter } from './support/under-load.js';

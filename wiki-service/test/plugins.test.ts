@@ -5,8 +5,10 @@ import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase, type DatabaseHandle } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
+import { databaseCheck } from '../src/plugins/database-check.js';
 import { health } from '../src/plugins/health.js';
 import { metrics } from '../src/plugins/metrics.js';
+import { shutdown } from '../src/plugins/shutdown.js';
 import { testDatabaseConfig } from './support/app.js';
 
 // Each plugin is named and declares what it uses from another, so registering them in
@@ -20,16 +22,25 @@ const unusedDatabase: DatabaseHandle = {
 };
 
 describe('plugins', () => {
-  it('health declares that it needs metrics: without it, the app refuses to start', async () => {
+  it('the database check declares that it needs metrics: without it, the app refuses to start', async () => {
     const app = Fastify();
-    app.register(health, { database: unusedDatabase });
-    await expect(app.ready()).rejects.toThrow("The dependency 'metrics' of plugin 'health' is not registered");
+    app.register(databaseCheck, { database: unusedDatabase });
+    await expect(app.ready()).rejects.toThrow("The dependency 'metrics' of plugin 'database-check' is not registered");
   });
 
-  it('health starts once metrics is registered first', async () => {
+  it('health declares that it needs the database check and the shutdown flag', async () => {
     const app = Fastify();
     app.register(metrics);
-    app.register(health, { database: unusedDatabase });
+    app.register(health);
+    await expect(app.ready()).rejects.toThrow("The dependency 'database-check' of plugin 'health' is not registered");
+  });
+
+  it('health starts once metrics, the database check and the shutdown flag are registered first', async () => {
+    const app = Fastify();
+    app.register(metrics);
+    app.register(databaseCheck, { database: unusedDatabase });
+    app.register(shutdown);
+    app.register(health);
     await expect(app.ready()).resolves.toBe(app);
     await app.close();
   });

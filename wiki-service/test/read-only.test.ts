@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendUnavailable } from './support/backends.js';
 import { client, metricValue } from '@wiki/test-support/http';
 import { PostgresServer } from '@wiki/test-support/postgres';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from './support/service-process.js';
 
 // During a failover the endpoint the service connects to can lead to a standby: a
 // server that answers, and refuses every write (read_only_sql_transaction). A real hot

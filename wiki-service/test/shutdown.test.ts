@@ -5,7 +5,7 @@ import { BACKENDS, backendUnavailable } from './support/backends.js';
 import { client } from '@wiki/test-support/http';
 import { serviceEnvFor } from './support/app.js';
 import { PostgresServer } from '@wiki/test-support/postgres';
-import { startService } from '@wiki/test-support/service';
+import { startService } from './support/service-process.js';
 
 // Kubernetes sends SIGTERM and, at the same time, starts removing the pod from the
 // Service's endpoints. The service must keep serving until that has happened, finish

@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseConfig } from './support/app.js';
 import { client, rawExchange } from '@wiki/test-support/http';
-import { startService, type ServiceProcess } from '@wiki/test-support/service';
+import { startService, type ServiceProcess } from './support/service-process.js';
 import { sleep } from '@wiki/test-support/wait';
 
 // Clients that never finish their request, or hold a connection idle, are cut off

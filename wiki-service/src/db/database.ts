@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
-import { SQLSTATE_READ_ONLY_TRANSACTION, sqlState } from './errors.js';
+import { SQLSTATE_READ_ONLY_TRANSACTION, sqlState } from './database-errors.js';
 import { MigrationLockInTransaction } from './migrate.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
@@ -74,8 +74,9 @@ export async function openDatabase(config: DatabaseConfig, log: WarnLogger): Pro
 //   files, so the operating system's page cache still caches the data;
 // - V8 compiles PGlite's WebAssembly with its baseline compiler (Liftoff) only: the
 //   optimising tier kept 50-60 MB of code and compiler memory, for no throughput
-//   measurable here. server.ts sets the flag for the embedded database only, so a
-//   PostgreSQL deployment is untouched;
+//   measurable here. The flag is on the command line (`npm start`, the image's CMD):
+//   Node 24's V8 ignores it when set from code once started. It applies to
+//   WebAssembly only, so a PostgreSQL deployment runs the same either way;
 // - a new data folder is initialised (initdb) by a short-lived child process, whose
 //   several hundred MB go back to the system when it exits.
 const PGLITE_SHARED_BUFFERS = '8MB';

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import { SQLSTATE_FOREIGN_KEY_VIOLATION, sqlState } from '../db/errors.js';
+import { SQLSTATE_FOREIGN_KEY_VIOLATION, sqlState } from '../db/database-errors.js';
 import type { Database } from '../db/schema.js';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError } from '../not-found-error.js';
 // A row is what the API returns: its type comes from the schema that serializes it.
 import type { Post } from '../schemas.js';
 import { compileOnce, onlyRow } from './compile-once.js';

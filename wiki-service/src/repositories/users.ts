@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError } from '../not-found-error.js';
 // A row is what the API returns: its type comes from the schema that serializes it.
 import type { User } from '../schemas.js';
 import { compileOnce, onlyRow } from './compile-once.js';

@@ -1,7 +1,7 @@
 import type { QueryResultRow } from 'pg';
 import { expect } from 'vitest';
 import { client, metricValue } from '@wiki/test-support/http';
-import type { ServiceProcess } from '@wiki/test-support/service';
+import type { ServiceProcess } from './service-process.js';
 import { missingWrites, type startWriters } from '@wiki/test-support/writers';
 
 // What must hold after a fault under load, checked the same way wherever the

@@ -1,16 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { freePort } from './postgres.js';
-import { sleep } from './wait.js';
+import { join } from 'node:path';
+import { freePort } from '@wiki/test-support/postgres';
+import { sleep } from '@wiki/test-support/wait';
 
 // The built service (dist/server.js) as its own process, as it runs in production:
-// real signals, real exit codes, its own stdout.
+// real signals, real exit codes, its own stdout. The service's own tests use it, and
+// the system tests through the package's exports (`wiki-service/service-process`);
+// @wiki/test-support, which the service's tests depend on, does not depend back.
 
-// The wiki-service package, found by name as any dependency is (npm links the
-// workspace into node_modules), not by a path relative to this file.
-export const SERVICE_DIR = dirname(createRequire(import.meta.url).resolve('wiki-service/package.json'));
+export const SERVICE_DIR = join(import.meta.dirname, '..', '..');
 export const SERVER_SCRIPT = join(SERVICE_DIR, 'dist', 'server.js');
 export const MIGRATE_SCRIPT = join(SERVICE_DIR, 'dist', 'migrate.js');
 

@@ -3,8 +3,8 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { isDatabaseUnavailable } from '../db/errors.js';
-import { NotFoundError } from '../errors.js';
+import { isDatabaseUnavailable } from '../db/database-errors.js';
+import { NotFoundError } from '../not-found-error.js';
 import { JsonBodyError, toValidationIssues } from './validation.js';
 
 // Every error leaves as FastAPI's `{"detail": ...}`. Only a genuine bug answers 500,
