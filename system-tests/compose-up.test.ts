@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BASE_IMAGE, podmanMissing, REPO_ROOT, run } from './support/podman.js';
+import { makeBaseStandIn, officialImages, officialNamesOnStandIns, podmanMissing, REPO_ROOT, run } from './support/podman.js';
 import { activeTargets, prometheusMissing } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
 import { until } from '@wiki/test-support/wait';
@@ -9,10 +11,12 @@ import { until } from '@wiki/test-support/wait';
 // compose.yaml brought up for real with the documented Podman command,
 // `podman-compose up --build` (Debian's podman-compose; Podman 4.3 has no `podman
 // compose`), after `npm run compose:prepare`. These machines reach no image
-// registry, so the images compose.yaml pulls are stand-ins built here under their
-// exact names (image/make-compose-stand-ins.sh), and the API image is built by
-// Compose itself from wiki-service/Dockerfile. Grafana has no stand-in: its server is
-// in no registry these machines reach, so it is the one service not started.
+// registry, so the images compose.yaml pulls are stand-ins built here under
+// localhost/stand-in/ (image/make-compose-stand-ins.sh), never under the official
+// names, and a Compose override file points the services at them; the API image is
+// built by Compose itself from wiki-service/Dockerfile, on the Node.js stand-in through
+// its ARG NODE_IMAGE. Grafana has no stand-in: its server is in no registry these
+// machines reach, so it is the one service not started.
 
 const PODMAN_COMPOSE = '/usr/bin/podman-compose';
 const skip = skipLoudly(
@@ -22,20 +26,27 @@ const skip = skipLoudly(
 const NOT_STARTED = { grafana: "Grafana's server image is in no registry these machines reach, and has no local stand-in" };
 const STARTED = ['postgresql', 'api-1', 'api-2', 'wiki-prometheus', 'alertmanager'];
 const PROJECT = ['--project-name', 'wiki-compose-test'];
-const compose = (args: string[], timeoutMs = 10 * 60_000) => run(PODMAN_COMPOSE, [...PROJECT, ...args], timeoutMs, { cwd: REPO_ROOT });
+let overrideDir = '';
+const compose = (args: string[], timeoutMs = 10 * 60_000) =>
+  run(PODMAN_COMPOSE, [...PROJECT, '-f', 'compose.yaml', '-f', join(overrideDir, 'stand-ins.yaml'), ...args], timeoutMs, { cwd: REPO_ROOT });
 
 describe.skipIf(skip)('compose.yaml, brought up with podman-compose', () => {
   beforeAll(async () => {
     for (const [service, why] of Object.entries(NOT_STARTED)) console.warn(`\n!! compose.yaml: ${service} NOT STARTED: ${why}.\n`);
-    await run('bash', [join(REPO_ROOT, 'system-tests', 'image', 'make-base-image.sh'), BASE_IMAGE!]);
-    await run('bash', [join(REPO_ROOT, 'system-tests', 'image', 'make-compose-stand-ins.sh')]);
+    await makeBaseStandIn();
+    overrideDir = await mkdtemp(join(tmpdir(), 'wiki-compose-'));
+    await writeFile(join(overrideDir, 'stand-ins.yaml'), await run('bash', [join(REPO_ROOT, 'system-tests', 'image', 'make-compose-stand-ins.sh')]));
     await run('npm', ['run', 'compose:prepare'], 5 * 60_000, { cwd: REPO_ROOT });
     // The documented command, detached so the test goes on, for every service but Grafana.
     await compose(['up', '--build', '-d', ...STARTED]);
   });
 
   afterAll(async () => {
-    if (!skip) await compose(['down', '--volumes'], 5 * 60_000);
+    if (skip) return;
+    if (overrideDir !== '') await compose(['down', '--volumes'], 5 * 60_000);
+    await rm(overrideDir, { recursive: true, force: true });
+    const lookAlikes = await officialNamesOnStandIns(officialImages());
+    if (lookAlikes.length > 0) throw new Error(`after the tests, official names point at stand-ins: ${lookAlikes.join(', ')}`);
   });
 
   it('both API instances serve, from the one PostgreSQL: a user created through one is read through the other', async () => {

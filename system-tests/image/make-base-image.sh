@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes a local stand-in for the official Node.js base image that
 # wiki-service/Dockerfile names in `ARG NODE_IMAGE=...`, so the Dockerfile can be
-# built unchanged on a machine that cannot pull images.
+# built unchanged on a machine that cannot pull images, with
+# `--build-arg NODE_IMAGE=<the stand-in>`.
 #
 # The stand-in mirrors the official `node:<version>-bookworm-slim` layout:
 #   - a minimal Debian 12 root (debootstrap --variant=minbase bookworm);
@@ -12,20 +13,29 @@
 # NODE_EXTRA_CA_CERTS at it) so that npm inside a build reaches the registry here.
 # That belongs to the stand-in only, never to the project's Dockerfile.
 #
-# Usage: make-base-image.sh IMAGE_NAME     (e.g. node:24.21.0-bookworm-slim)
-# Idempotent: does nothing if the image exists; the root filesystem is cached.
+# It is tagged localhost/stand-in/node-stand-in:<version>-bookworm-slim, never with the official
+# name (stand-ins.sh says why), and the Debian root alone as
+# localhost/stand-in/debian-stand-in:bookworm-minbase, for make-compose-stand-ins.sh.
+#
+# Usage: make-base-image.sh OFFICIAL_NAME     (e.g. node:24.21.0-bookworm-slim)
+# Prints the stand-in's name last. Idempotent: an existing stand-in is kept; the root
+# filesystem is cached.
 set -euo pipefail
 
-image="${1:?usage: make-base-image.sh node:<version>-bookworm-slim}"
-podman_() { podman --runtime runc "$@"; }
+official="${1:?usage: make-base-image.sh node:<version>-bookworm-slim}"
+# shellcheck source=stand-ins.sh
+source "$(dirname "$0")/stand-ins.sh"
+image=$(stand_in_name "$official")
+untag_look_alike "$official"
 
-if podman_ image exists "$image"; then
+node_version=$(sed -nE 's/^node:([0-9]+\.[0-9]+\.[0-9]+)-bookworm-slim.*/\1/p' <<<"$official")
+[[ -n "$node_version" ]] || { echo "cannot read a Node.js version from '$official' (expected node:X.Y.Z-bookworm-slim)" >&2; exit 1; }
+
+if podman_ image exists "$image" && podman_ image exists "$STAND_IN_DEBIAN"; then
   echo "base stand-in: $image already present"
+  echo "$image"
   exit 0
 fi
-
-node_version=$(sed -nE 's/^node:([0-9]+\.[0-9]+\.[0-9]+)-bookworm-slim.*/\1/p' <<<"$image")
-[[ -n "$node_version" ]] || { echo "cannot read a Node.js version from '$image' (expected node:X.Y.Z-bookworm-slim)" >&2; exit 1; }
 
 cache="${WIKI_IMAGE_CACHE:-/var/cache/wiki-image-test}"
 mkdir -p "$cache"
@@ -47,6 +57,10 @@ if [[ ! -f "$rootfs_tar" ]]; then
   tar -C "$root" -cf "$rootfs_tar.tmp" . && mv "$rootfs_tar.tmp" "$rootfs_tar"
 else
   mkdir -p "$root" && tar -C "$root" -xf "$rootfs_tar"
+fi
+if ! podman_ image exists "$STAND_IN_DEBIAN"; then
+  podman_ import --quiet --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    --change "LABEL wiki.stand-in-for=debian:bookworm" "$rootfs_tar" "$STAND_IN_DEBIAN" > /dev/null
 fi
 
 echo "base stand-in: Node.js $node_version and npm from the npm registry"
@@ -71,5 +85,7 @@ tar -C "$root" -c . | podman_ import \
   --change "ENV NODE_VERSION=$node_version" \
   --change "ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/stand-in-ca-certificates.crt" \
   --change 'CMD ["node"]' \
+  --change "LABEL wiki.stand-in-for=$official" \
   - "$image" > /dev/null
 echo "base stand-in: imported as $image"
+echo "$image"

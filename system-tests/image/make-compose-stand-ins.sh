@@ -8,35 +8,44 @@
 #   quay.io/prometheus/prometheus:v3.5.3    the Prometheus fetch-prometheus.sh fetched
 #   quay.io/prometheus/alertmanager:v0.33.1 the Alertmanager it fetched
 #
-# each tagged with exactly the name compose.yaml uses (read from it), on the minimal
-# Debian 12 root that make-base-image.sh made. Grafana has no stand-in: its server is
-# in no registry these machines reach.
+# each under localhost/stand-in/ (stand-ins.sh), never the name compose.yaml uses, on the
+# minimal Debian 12 root that make-base-image.sh made. It prints a Compose override file
+# that points compose.yaml's services at them:
 #
-# Usage: make-compose-stand-ins.sh     (as root; idempotent: an existing tag is kept)
+#   podman-compose -f compose.yaml -f <that file> up --build
+#
+# Grafana has no stand-in: its server is in no registry these machines reach.
+#
+# Usage: make-compose-stand-ins.sh > override.yaml   (as root; idempotent: an existing
+# stand-in is kept)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache_bin="$repo/system-tests/.cache/prometheus"
-rootfs_tar="${WIKI_IMAGE_CACHE:-/var/cache/wiki-image-test}/bookworm-minbase.tar"
-podman_() { podman --runtime runc "$@"; }
+# shellcheck source=stand-ins.sh
+source "$here/stand-ins.sh"
 image_of() { sed -nE "/^  $1:\$/,/^  [a-z]/s/^    image: *(\S+)\$/\1/p" "$repo/compose.yaml" | head -n1; }
 
-[[ -f "$rootfs_tar" ]] || { echo "no $rootfs_tar: run make-base-image.sh first" >&2; exit 1; }
+podman_ image exists "$STAND_IN_DEBIAN" || { echo "no $STAND_IN_DEBIAN: run make-base-image.sh first" >&2; exit 1; }
 [[ -x "$cache_bin/bin/prometheus" ]] || { echo "no Prometheus in $cache_bin: run system-tests/tools/fetch-prometheus.sh" >&2; exit 1; }
-
-base=localhost/wiki-stand-in-debian:bookworm
-if ! podman_ image exists "$base"; then
-  podman_ import --quiet --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" "$rootfs_tar" "$base" > /dev/null
-fi
+base=$STAND_IN_DEBIAN
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-build() { # image, context directory
-  if podman_ image exists "$1"; then echo "compose stand-in: $1 already present"; return; fi
-  podman_ build --network host --tag "$1" "$2" > "$2.log" 2>&1 || { tail -n 30 "$2.log" >&2; exit 1; }
-  echo "compose stand-in: built $1"
+override="# A Compose override file: compose.yaml's services on local stand-ins (make-compose-stand-ins.sh).
+services:"
+build() { # compose service, context directory
+  local official stand_in
+  official=$(image_of "$1")
+  stand_in=$(stand_in_name "$official")
+  untag_look_alike "$official" >&2
+  override+=$'\n'"  $1:"$'\n'"    image: $stand_in"
+  if podman_ image exists "$stand_in"; then echo "compose stand-in: $stand_in already present" >&2; return; fi
+  echo "LABEL wiki.stand-in-for=$official" >> "$2/Containerfile"
+  podman_ build --network host --tag "$stand_in" "$2" > "$2.log" 2>&1 || { tail -n 30 "$2.log" >&2; exit 1; }
+  echo "compose stand-in: built $stand_in for $official" >&2
 }
 
 # PostgreSQL: what the official image's entry point does on first start, in brief.
@@ -73,7 +82,7 @@ STOPSIGNAL SIGINT
 ENTRYPOINT ["docker-entrypoint.sh"]
 CMD ["postgres"]
 CONTAINERFILE
-build "$(image_of postgresql)" "$work/postgres"
+build postgresql "$work/postgres"
 
 # Prometheus and Alertmanager: the binaries, laid out as in the official images
 # (binary in /bin, user nobody, data folder owned by it).
@@ -88,7 +97,7 @@ WORKDIR /prometheus
 ENTRYPOINT ["/bin/prometheus"]
 CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
 CONTAINERFILE
-build "$(image_of wiki-prometheus)" "$work/prometheus"
+build wiki-prometheus "$work/prometheus"
 
 cp -L "$cache_bin/bin/alertmanager" "$cache_bin/bin/amtool" "$work/alertmanager/"
 cp "$cache_bin/root/usr/share/prometheus/alertmanager/default.tmpl" "$cache_bin/root/usr/share/prometheus/alertmanager/email.tmpl" "$work/alertmanager/"
@@ -103,4 +112,12 @@ WORKDIR /alertmanager
 ENTRYPOINT ["/bin/alertmanager"]
 CMD ["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"]
 CONTAINERFILE
-build "$(image_of alertmanager)" "$work/alertmanager"
+build alertmanager "$work/alertmanager"
+
+# The API instances: built by Compose from wiki-service/Dockerfile, on the Node.js stand-in.
+node_stand_in=$(stand_in_name "$(sed -nE 's/^ARG NODE_IMAGE=(\S+)$/\1/p' "$repo/wiki-service/Dockerfile")")
+podman_ image exists "$node_stand_in" || { echo "no $node_stand_in: run make-base-image.sh first" >&2; exit 1; }
+for api in api-1 api-2; do
+  override+=$'\n'"  $api:"$'\n'"    build:"$'\n'"      args:"$'\n'"        NODE_IMAGE: $node_stand_in"
+done
+echo "$override"

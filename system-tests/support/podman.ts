@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { freePort } from '@wiki/test-support/postgres';
 import { runCommand } from '@wiki/test-support/run-command';
 import { sleep } from '@wiki/test-support/wait';
@@ -39,15 +40,56 @@ export const DOCKERFILE = join(SERVICE_DIR, 'Dockerfile');
 export const SERVICE_IMAGE = 'localhost/wiki-service:test';
 /** The official Node.js image the Dockerfile names (ARG NODE_IMAGE=...), for which a local stand-in is made. */
 export const BASE_IMAGE = /^ARG NODE_IMAGE=(\S+)$/m.exec(readFileSync(DOCKERFILE, 'utf8'))?.[1];
+const IMAGE_SCRIPTS = join(REPO_ROOT, 'system-tests', 'image');
 
-/** Builds wiki-service/Dockerfile unchanged as SERVICE_IMAGE, on a local stand-in of its base image. */
-export async function buildServiceImage(): Promise<void> {
+/**
+ * Makes the stand-in for BASE_IMAGE (image/make-base-image.sh) and returns its name,
+ * under localhost/stand-in/: never the official name (image/stand-ins.sh says why).
+ */
+export async function makeBaseStandIn(): Promise<string> {
   if (BASE_IMAGE === undefined) throw new Error('no "ARG NODE_IMAGE=..." in wiki-service/Dockerfile');
-  await run('bash', [join(REPO_ROOT, 'system-tests', 'image', 'make-base-image.sh'), BASE_IMAGE]);
+  const standIn = (await run('bash', [join(IMAGE_SCRIPTS, 'make-base-image.sh'), BASE_IMAGE])).trim().split('\n').at(-1)!;
+  if (!standIn.startsWith('localhost/stand-in/')) throw new Error(`make-base-image.sh named its stand-in ${standIn}`);
+  return standIn;
+}
+
+/** Builds wiki-service/Dockerfile unchanged as SERVICE_IMAGE, on the stand-in of its base image (through ARG NODE_IMAGE); returns the stand-in's name. */
+export async function buildServiceImage(): Promise<string> {
+  const base = await makeBaseStandIn();
   const revision = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT }).toString().trim();
-  await podman(['build', '--network', 'host', '--build-arg', `REVISION=${revision}`, '--tag', SERVICE_IMAGE, '--file', DOCKERFILE, REPO_ROOT], {
-    timeoutMs: 20 * 60_000,
-  });
+  await podman(
+    [
+      'build',
+      '--network',
+      'host',
+      '--build-arg',
+      `NODE_IMAGE=${base}`,
+      '--build-arg',
+      `REVISION=${revision}`,
+      '--tag',
+      SERVICE_IMAGE,
+      '--file',
+      DOCKERFILE,
+      REPO_ROOT,
+    ],
+    { timeoutMs: 20 * 60_000 },
+  );
+  return base;
+}
+
+/** The official names stand-ins are made for: the Dockerfile's base, and the images compose.yaml pulls. */
+export function officialImages(): string[] {
+  const compose = parseYaml(readFileSync(join(REPO_ROOT, 'compose.yaml'), 'utf8'), { merge: true }) as {
+    services: Record<string, { image?: string; build?: unknown }>;
+  };
+  const pulled = Object.values(compose.services).flatMap((service) => (service.image !== undefined && service.build === undefined ? [service.image] : []));
+  return [BASE_IMAGE!, ...new Set(pulled)];
+}
+
+/** Those of `names` (official image names) that point at a stand-in on this machine (image/stand-ins.sh): there must be none. */
+export async function officialNamesOnStandIns(names: string[]): Promise<string[]> {
+  const output = await run('bash', [join(IMAGE_SCRIPTS, 'stand-ins.sh'), 'look-alikes', ...names]);
+  return output.split('\n').filter((line) => line !== '');
 }
 
 /**
