@@ -26,3 +26,17 @@ export function machineCpuSeconds(): number {
   const [user, nice, system, , , irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number];
   return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS;
 }
+
+/**
+ * CPU time a server and all its children have used so far, in seconds: its own, the
+ * children it has reaped (cutime + cstime: a PostgreSQL backend that exited when its
+ * connection closed is counted there, once the postmaster has waited for it), and the
+ * children alive now. Summing the live processes alone would lose every exited one's
+ * CPU between two readings.
+ */
+export function cpuSecondsOfTree(parent: number): number {
+  const fields = readFileSync(`/proc/${parent}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  const children = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return ticks / CLOCK_TICKS + cpuSecondsOf(children);
+}
