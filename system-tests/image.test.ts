@@ -77,7 +77,7 @@ describe.skipIf(skip)('the container image', () => {
     expect(config.User).toBe('1000:1000');
     expect(Object.keys(config.ExposedPorts)).toEqual(['8000/tcp']);
     expect(Object.keys(config.Volumes)).toEqual(['/app/data']);
-    expect(config.Cmd).toEqual(['node', '--max-semi-space-size=4', '--liftoff-only', 'dist/server.js']);
+    expect(config.Cmd).toEqual(['node', '--max-semi-space-size=4', '--liftoff-only', '--no-maglev', 'dist/server.js']);
     for (const label of ['title', 'description', 'version', 'revision', 'created', 'licenses', 'base.name']) {
       expect(config.Labels, label).toHaveProperty(`org.opencontainers.image.${label}`);
     }
@@ -112,7 +112,7 @@ describe.skipIf(skip)('the container image', () => {
     expect(status).toMatch(/^CapEff:\s+0+$/m);
     expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
     const cmdline = (await podman(['exec', name, 'cat', '/proc/1/cmdline'])).split('\0').filter(Boolean);
-    expect(cmdline).toEqual(['node', '--max-semi-space-size=4', '--liftoff-only', 'dist/server.js']);
+    expect(cmdline).toEqual(['node', '--max-semi-space-size=4', '--liftoff-only', '--no-maglev', 'dist/server.js']);
     // The root filesystem really is read-only.
     await expect(podman(['exec', name, 'touch', '/app/written'])).rejects.toThrow(/Read-only file system/);
 
