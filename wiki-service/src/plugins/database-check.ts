@@ -42,22 +42,29 @@ export const databaseCheck = fp(
       }
     });
 
-    new Gauge({
-      name: 'wiki_database_up',
-      help: 'Whether the database answered a ping during this scrape (1) or not (0); /ready answers 503 while it does not',
-      registers: [app.metrics.registry],
-      async collect() {
-        this.set((await app.checkDatabase()) === 'unreachable' ? 0 : 1);
+    // Each gauge is 1 while the check finds its state: asked at every scrape.
+    const gauges: Array<{ name: string; help: string; value: (state: DatabaseState) => number }> = [
+      {
+        name: 'wiki_database_up',
+        help: 'Whether the database answered a ping during this scrape (1) or not (0); /ready answers 503 while it does not',
+        value: (state) => (state === 'unreachable' ? 0 : 1),
       },
-    });
-    new Gauge({
-      name: 'wiki_database_read_only',
-      help: 'Whether the database answered this scrape as read-only (1: a standby, or set read-only; writes answer 503) or not (0); /ready answers 503 while it is',
-      registers: [app.metrics.registry],
-      async collect() {
-        this.set((await app.checkDatabase()) === 'read-only' ? 1 : 0);
+      {
+        name: 'wiki_database_read_only',
+        help: 'Whether the database answered this scrape as read-only (1: a standby, or set read-only; writes answer 503) or not (0); /ready answers 503 while it is',
+        value: (state) => (state === 'read-only' ? 1 : 0),
       },
-    });
+    ];
+    for (const { name, help, value } of gauges) {
+      new Gauge({
+        name,
+        help,
+        registers: [app.metrics.registry],
+        async collect() {
+          this.set(value(await app.checkDatabase()));
+        },
+      });
+    }
   },
   { name: 'database-check', dependencies: ['metrics'] },
 );
