@@ -1,3 +1,7 @@
+import type { ErrorObject } from 'ajv';
+import envSchema from 'env-schema';
+import { Type, type Static, type TSchema } from 'typebox';
+
 // Every setting comes from the environment and is checked here, once, at start-up.
 // A bad value stops the process with a message naming the variable, rather than
 // surfacing later as a confusing runtime error.
@@ -44,6 +48,49 @@ type LogLevel = (typeof LOG_LEVELS)[number];
 // The libpq variables that select PostgreSQL over the embedded database.
 const LIBPQ_VARIABLES = ['PGHOST', 'PGPORT', 'PGDATABASE', 'PGUSER', 'PGPASSWORD'] as const;
 
+const port = (fallback?: number) => Type.Integer({ minimum: 1, maximum: 65535, ...(fallback === undefined ? {} : { default: fallback }) });
+const seconds = (minimum: number, maximum: number, fallback: number) => Type.Number({ minimum, maximum, default: fallback });
+
+// Every variable the service reads, its type, range and default: env-schema checks the
+// environment against it (with Ajv, coercing strings to numbers and booleans) and fills
+// in the defaults. README's configuration table lists the same variables.
+const ENVIRONMENT = Type.Object(
+  {
+    PORT: port(8000),
+    HOST: Type.String({ default: '0.0.0.0' }),
+    LOG_LEVEL: Type.Union(
+      LOG_LEVELS.map((level) => Type.Literal(level)),
+      { default: 'info' },
+    ),
+    SHUTDOWN_DELAY_SECONDS: seconds(0, 300, 5),
+    SHUTDOWN_TIMEOUT_SECONDS: seconds(1, 3600, 10),
+    MIGRATE_ON_START: Type.Boolean({ default: true }),
+    REQUEST_TIMEOUT_SECONDS: seconds(1, 3600, 30),
+    HEADERS_TIMEOUT_SECONDS: seconds(1, 3600, 10),
+    // Behind a load balancer this must be longer than the balancer's own idle timeout
+    // (60 s on AWS ALB): otherwise the service may close a connection just as the
+    // balancer sends a request on it, and the client gets a 502.
+    KEEP_ALIVE_TIMEOUT_SECONDS: seconds(1, 3600, 72),
+    DATA_DIR: Type.String({ default: './data' }),
+    DATABASE_URL: Type.Optional(Type.String()),
+    PGHOST: Type.Optional(Type.String()),
+    PGPORT: Type.Optional(port()),
+    PGDATABASE: Type.Optional(Type.String()),
+    PGUSER: Type.Optional(Type.String()),
+    PGPASSWORD: Type.Optional(Type.String()),
+    DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+    DB_CONNECT_TIMEOUT_SECONDS: seconds(0.1, 600, 3),
+    DB_QUERY_TIMEOUT_SECONDS: seconds(0.1, 3600, 10),
+    DB_PREPARED_STATEMENTS: Type.Boolean({ default: true }),
+  },
+  { additionalProperties: false },
+);
+type Environment = Static<typeof ENVIRONMENT>;
+type Variable = keyof Environment;
+
+/** Variables whose value is never repeated in a message: it may carry a password. */
+const SECRET_VARIABLES: ReadonlySet<string> = new Set(['DATABASE_URL', 'PGPASSWORD']);
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -54,64 +101,98 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 export function loadConfig(env: Env = process.env): Config {
+  const given = givenValues(env);
+  let read: Environment;
+  try {
+    read = envSchema<Environment>({ schema: ENVIRONMENT, data: given, env: false });
+  } catch (error) {
+    // env-schema's error carries Ajv's, one per failed keyword; anything else is a bug.
+    const errors = (error as { errors?: ErrorObject[] }).errors;
+    if (errors === undefined) throw error;
+    throw new ConfigError(problemsOf(errors, given));
+  }
   const problems: string[] = [];
-  const read = new EnvReader(env, problems);
-
-  const port = read.integer('PORT', 8000, 1, 65535);
-  const host = read.string('HOST', '0.0.0.0');
-  const logLevel = read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
-  const shutdownDelaySeconds = read.number('SHUTDOWN_DELAY_SECONDS', 5, 0, 300);
-  const shutdownTimeoutSeconds = read.number('SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 3600);
-  const migrateOnStart = read.boolean('MIGRATE_ON_START', true);
-  const database = readDatabaseConfig(env, read);
-  const http = readHttpTimeouts(read, problems);
-
+  if (read.HEADERS_TIMEOUT_SECONDS > read.REQUEST_TIMEOUT_SECONDS) {
+    problems.push(`HEADERS_TIMEOUT_SECONDS=${read.HEADERS_TIMEOUT_SECONDS} must not exceed REQUEST_TIMEOUT_SECONDS=${read.REQUEST_TIMEOUT_SECONDS}`);
+  }
+  if (read.DATABASE_URL !== undefined) problems.push(...postgresUrlProblems(read.DATABASE_URL));
   if (problems.length > 0) throw new ConfigError(problems);
   return {
-    host,
-    port,
-    http,
-    logLevel,
-    shutdownDelayMs: Math.round(shutdownDelaySeconds * 1000),
-    shutdownTimeoutMs: Math.round(shutdownTimeoutSeconds * 1000),
-    migrateOnStart,
-    database,
+    host: read.HOST,
+    port: read.PORT,
+    http: {
+      requestTimeoutMs: Math.round(read.REQUEST_TIMEOUT_SECONDS * 1000),
+      headersTimeoutMs: Math.round(read.HEADERS_TIMEOUT_SECONDS * 1000),
+      keepAliveTimeoutMs: Math.round(read.KEEP_ALIVE_TIMEOUT_SECONDS * 1000),
+    },
+    logLevel: read.LOG_LEVEL,
+    shutdownDelayMs: Math.round(read.SHUTDOWN_DELAY_SECONDS * 1000),
+    shutdownTimeoutMs: Math.round(read.SHUTDOWN_TIMEOUT_SECONDS * 1000),
+    migrateOnStart: read.MIGRATE_ON_START,
+    database: databaseConfig(read),
   };
 }
 
-function readDatabaseConfig(env: Env, read: EnvReader): DatabaseConfig {
-  const databaseUrl = read.string('DATABASE_URL', '');
-  const usesLibpqVariables = LIBPQ_VARIABLES.some((name) => nonEmpty(env[name]));
-  if (databaseUrl === '' && !usesLibpqVariables) {
-    return { kind: 'pglite', dataDir: read.string('DATA_DIR', './data') };
+function databaseConfig(read: Environment): DatabaseConfig {
+  if (read.DATABASE_URL === undefined && LIBPQ_VARIABLES.every((name) => read[name] === undefined)) {
+    return { kind: 'pglite', dataDir: read.DATA_DIR };
   }
-  if (databaseUrl !== '') read.postgresUrl('DATABASE_URL', databaseUrl);
-  if (nonEmpty(env.PGPORT)) read.integer('PGPORT', 5432, 1, 65535);
   return {
     kind: 'postgres',
-    connectionString: databaseUrl === '' ? undefined : databaseUrl,
-    poolMax: read.integer('DB_POOL_MAX', 10, 1, 1000),
-    connectTimeoutMs: read.number('DB_CONNECT_TIMEOUT_SECONDS', 3, 0.1, 600) * 1000,
-    queryTimeoutMs: read.number('DB_QUERY_TIMEOUT_SECONDS', 10, 0.1, 3600) * 1000,
-    preparedStatements: read.boolean('DB_PREPARED_STATEMENTS', true),
+    connectionString: read.DATABASE_URL,
+    poolMax: read.DB_POOL_MAX,
+    connectTimeoutMs: read.DB_CONNECT_TIMEOUT_SECONDS * 1000,
+    queryTimeoutMs: read.DB_QUERY_TIMEOUT_SECONDS * 1000,
+    preparedStatements: read.DB_PREPARED_STATEMENTS,
   };
 }
 
-function readHttpTimeouts(read: EnvReader, problems: string[]): HttpTimeouts {
-  const requestSeconds = read.number('REQUEST_TIMEOUT_SECONDS', 30, 1, 3600);
-  const headersSeconds = read.number('HEADERS_TIMEOUT_SECONDS', 10, 1, 3600);
-  // Behind a load balancer this must be longer than the balancer's own idle timeout
-  // (60 s on AWS ALB): otherwise the service may close a connection just as the
-  // balancer sends a request on it, and the client gets a 502.
-  const keepAliveSeconds = read.number('KEEP_ALIVE_TIMEOUT_SECONDS', 72, 1, 3600);
-  if (headersSeconds > requestSeconds) {
-    problems.push(`HEADERS_TIMEOUT_SECONDS=${headersSeconds} must not exceed REQUEST_TIMEOUT_SECONDS=${requestSeconds}`);
+/**
+ * The variables the schema knows, as set: trimmed, an empty one taken as unset (a
+ * chart or compose file often sets `NAME: ""` to mean "not given"), and the words
+ * (log level, true and false) in any case.
+ */
+function givenValues(env: Env): Record<string, string> {
+  const given: Record<string, string> = {};
+  for (const [name, schema] of Object.entries(ENVIRONMENT.properties)) {
+    const value = env[name]?.trim();
+    if (value === undefined || value === '') continue;
+    const isWord = 'anyOf' in schema || schema.type === 'boolean';
+    given[name] = isWord ? value.toLowerCase() : value;
   }
-  return {
-    requestTimeoutMs: Math.round(requestSeconds * 1000),
-    headersTimeoutMs: Math.round(headersSeconds * 1000),
-    keepAliveTimeoutMs: Math.round(keepAliveSeconds * 1000),
-  };
+  return given;
+}
+
+/** One line per bad variable, naming it, its value (unless secret) and what it must be. */
+function problemsOf(errors: ErrorObject[], given: Record<string, string>): string[] {
+  const names = [...new Set(errors.map((problem) => problem.instancePath.replace(/^\//, '').split('/')[0]!))];
+  return names.map((name) => {
+    const shown = SECRET_VARIABLES.has(name) ? name : `${name}=${JSON.stringify(given[name])}`;
+    return `${shown}: expected ${expectation(ENVIRONMENT.properties[name as Variable])}`;
+  });
+}
+
+/** What a variable's schema asks for, in words. */
+function expectation(schema: TSchema & { type?: string; minimum?: number; maximum?: number; anyOf?: Array<{ const: string }> }): string {
+  if (schema.anyOf !== undefined) return `one of ${schema.anyOf.map((literal) => literal.const).join(', ')}`;
+  if (schema.type === 'boolean') return 'true or false';
+  if (schema.type === 'integer') return `a whole number from ${schema.minimum} to ${schema.maximum}`;
+  if (schema.type === 'number') return `a number from ${schema.minimum} to ${schema.maximum}`;
+  return 'a string';
+}
+
+/** Problems with a DATABASE_URL, never repeating it: it may carry a password. */
+function postgresUrlProblems(raw: string): string[] {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return ['DATABASE_URL: not a valid URL (expected postgresql://user:password@host:5432/database)'];
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    return [`DATABASE_URL: expected a postgresql:// or postgres:// URL, got ${url.protocol}//`];
+  }
+  return [];
 }
 
 /** A one-line description of the database, safe to log: never includes the password. */
@@ -127,76 +208,4 @@ export function describeDatabase(database: DatabaseConfig, env: Env = process.en
   const port = env.PGPORT ?? '5432';
   const name = env.PGDATABASE ?? user;
   return `PostgreSQL postgresql://${user}@${host}:${port}/${name} (from PG* variables)`;
-}
-
-function nonEmpty(value: string | undefined): value is string {
-  return value !== undefined && value.trim() !== '';
-}
-
-/** Reads typed values, recording a problem (instead of throwing) so all are reported at once. */
-class EnvReader {
-  constructor(
-    private readonly env: Env,
-    private readonly problems: string[],
-  ) {}
-
-  string(name: string, fallback: string): string {
-    const raw = this.env[name];
-    return nonEmpty(raw) ? raw.trim() : fallback;
-  }
-
-  number(name: string, fallback: number, min: number, max: number): number {
-    const raw = this.env[name];
-    if (!nonEmpty(raw)) return fallback;
-    const value = Number(raw.trim());
-    if (!Number.isFinite(value) || value < min || value > max) {
-      this.problems.push(`${name}=${JSON.stringify(raw)}: expected a number from ${min} to ${max}`);
-      return fallback;
-    }
-    return value;
-  }
-
-  integer(name: string, fallback: number, min: number, max: number): number {
-    const raw = this.env[name];
-    if (!nonEmpty(raw)) return fallback;
-    const value = Number(raw.trim());
-    if (!/^\d+$/.test(raw.trim()) || value < min || value > max) {
-      this.problems.push(`${name}=${JSON.stringify(raw)}: expected a whole number from ${min} to ${max}`);
-      return fallback;
-    }
-    return value;
-  }
-
-  boolean(name: string, fallback: boolean): boolean {
-    const raw = this.env[name];
-    if (!nonEmpty(raw)) return fallback;
-    const value = raw.trim().toLowerCase();
-    if (['true', '1', 'yes'].includes(value)) return true;
-    if (['false', '0', 'no'].includes(value)) return false;
-    this.problems.push(`${name}=${JSON.stringify(raw)}: expected true or false`);
-    return fallback;
-  }
-
-  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
-    const raw = this.env[name];
-    if (!nonEmpty(raw)) return fallback;
-    const value = raw.trim().toLowerCase();
-    if ((allowed as readonly string[]).includes(value)) return value as T;
-    this.problems.push(`${name}=${JSON.stringify(raw)}: expected one of ${allowed.join(', ')}`);
-    return fallback;
-  }
-
-  postgresUrl(name: string, raw: string): void {
-    let url: URL;
-    try {
-      url = new URL(raw);
-    } catch {
-      // The value may hold a password: name the variable, never echo it.
-      this.problems.push(`${name}: not a valid URL (expected postgresql://user:password@host:5432/database)`);
-      return;
-    }
-    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-      this.problems.push(`${name}: expected a postgresql:// or postgres:// URL, got ${url.protocol}//`);
-    }
-  }
 }

@@ -86,6 +86,11 @@ describe('loadConfig', () => {
     expect(problemsOf(env as Record<string, string>).join('\n')).toContain(message);
   });
 
+  it('takes an empty or blank variable as unset, and words in any case', () => {
+    const config = loadConfig({ PORT: '', HOST: '  ', DATABASE_URL: '', PGHOST: ' ', LOG_LEVEL: ' Warn ', MIGRATE_ON_START: 'FALSE', DB_POOL_MAX: ' 7 ' });
+    expect(config).toMatchObject({ port: 8000, host: '0.0.0.0', logLevel: 'warn', migrateOnStart: false, database: { kind: 'pglite' } });
+  });
+
   it('reports every bad variable at once', () => {
     expect(problemsOf({ PORT: 'x', LOG_LEVEL: 'y' })).toHaveLength(2);
   });
