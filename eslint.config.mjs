@@ -5,6 +5,8 @@ import comments from '@eslint-community/eslint-plugin-eslint-comments/configs';
 import js from '@eslint/js';
 import vitest from '@vitest/eslint-plugin';
 import prettier from 'eslint-config-prettier';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import { importX } from 'eslint-plugin-import-x';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
@@ -37,6 +39,25 @@ export default tseslint.config(
       // out of `...rest`.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
     },
+  },
+  {
+    // The repository is one npm workspace whose packages use each other by name. A
+    // relative import into another package's folder, or a bare import of a package the
+    // importing one does not declare, works only by the accident of where npm put a
+    // folder, and breaks when that moves. Each file is checked against the package.json
+    // nearest to it.
+    plugins: { 'import-x': importX },
+    settings: { 'import-x/resolver-next': [createTypeScriptImportResolver({ project: ['*/tsconfig.json'], noWarnOnMultipleProjects: true })] },
+    rules: {
+      'import-x/no-relative-packages': 'error',
+      'import-x/no-extraneous-dependencies': ['error', { includeTypes: true }],
+    },
+  },
+  {
+    // The service's own code runs in the image, which installs its dependencies only
+    // (npm ci --omit=dev): a devDependency imported there would be missing in production.
+    files: ['wiki-service/src/**'],
+    rules: { 'import-x/no-extraneous-dependencies': ['error', { devDependencies: false, includeTypes: true }] },
   },
   {
     // Tests and their tools read what they test as untyped data: rendered manifests,
