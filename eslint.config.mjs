@@ -26,7 +26,7 @@ export default tseslint.config(
       globals: globals.node,
       parserOptions: {
         // Each file is checked with the tsconfig.json of its own package.
-        projectService: { allowDefaultProject: ['*.mjs', 'tools/*.mjs', 'wiki-service/scripts/*.mjs', 'wiki-service/test/fixtures/*.mjs'] },
+        projectService: { allowDefaultProject: ['*.mjs', 'tools/*.mjs', 'wiki-service/test/fixtures/*.mjs'] },
         tsconfigRootDir: import.meta.dirname,
       },
     },
