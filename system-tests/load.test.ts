@@ -54,7 +54,7 @@ describe('openLoop', () => {
 });
 
 describe('highestRate', () => {
-  /** A model of a server that holds up to `capacity` per second, and stalls `flaky` runs at random rates. */
+  /** A model of a server that holds up to `capacity` per second, and stalls the runs numbered in `stalls` (from 1). */
   const model = (capacity: number, stalls: number[] = []) => {
     const rates: number[] = [];
     const run = async (rate: number): Promise<LoadResult> => {
@@ -66,25 +66,42 @@ describe('highestRate', () => {
     return { run, rates };
   };
 
-  it('grows the rate by half until it fails, then narrows the gap down', async () => {
+  it('doubles the rate until it fails, then halves the gap four times', async () => {
     const { run, rates } = model(400);
     const { best } = await highestRate(run, 250, { startRate: 50 });
-    // 50, 75, 113, 170, 255, 383 hold; 575 fails twice; then 479 (fails twice), 431 (twice), 407 (twice).
-    expect(rates.slice(0, 7)).toEqual([50, 75, 113, 170, 255, 383, 575]);
-    expect(best!.rate).toBe(383);
-    expect(best!.rate).toBeLessThanOrEqual(400);
+    // 50, 100, 200, 400 hold; 800 fails; then 600 fails, 500 fails, 450 fails, 425 fails.
+    expect(rates).toEqual([50, 100, 200, 400, 800, 600, 500, 450, 425]);
+    expect(best!.rate).toBe(400);
   });
 
-  it('a single stalled run does not end the search: the rate is tried once more', async () => {
-    // The third run (113/s) stalls once.
+  it('takes a rate only from a run that held: one failed run ends the climb, with no second try', async () => {
+    // The third run (200/s) stalls. A search that retried would have reported 400.
     const { run, rates } = model(400, [3]);
     const { best } = await highestRate(run, 250, { startRate: 50 });
-    expect(rates.slice(0, 5)).toEqual([50, 75, 113, 113, 170]);
-    expect(best!.rate).toBe(383);
+    expect(rates).toEqual([50, 100, 200, 150, 175, 188, 194]);
+    expect(best!.rate).toBe(194);
   });
 
-  it('no rate holds when even the first fails twice', async () => {
-    const { run } = model(10);
+  it('a run with a failed request does not hold, whatever its latencies', async () => {
+    const run = async (rate: number): Promise<LoadResult> => ({
+      rate,
+      achieved: rate,
+      sent: rate,
+      ok: rate - (rate > 100 ? 1 : 0),
+      failed: rate > 100 ? 1 : 0,
+      statuses: { '200': rate },
+      p50: 1,
+      p90: 1,
+      p99: 1,
+      max: 1,
+    });
+    const { best } = await highestRate(run, 250, { startRate: 50 });
+    expect(best!.rate).toBeLessThanOrEqual(100);
+  });
+
+  it('no rate holds when the first fails', async () => {
+    const { run, rates } = model(10);
     expect((await highestRate(run, 250, { startRate: 50 })).best).toBeUndefined();
+    expect(rates).toEqual([50]);
   });
 });

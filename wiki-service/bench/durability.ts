@@ -23,7 +23,8 @@ import { PgBouncer } from '@wiki/test-support/pgbouncer';
 import { TEST_DB_PASSWORD, TEST_DB_USER } from '@wiki/test-support/postgres';
 import { startReplicatedCluster, type ReplicatedCluster } from '@wiki/test-support/replication';
 import { startService, type ServiceProcess } from '../test/support/service-process.js';
-import { fmt, median, requireWrk, runWrk, type Timing } from './wrk.js';
+import { fmt, requireWrk, runWrk, type Timing } from './wrk.js';
+import { median } from '@wiki/test-support/median';
 
 const CONNECTIONS = 32;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);

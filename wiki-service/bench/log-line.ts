@@ -12,7 +12,7 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { createLogger } from '../src/logger.js';
-import { median } from './wrk.js';
+import { median } from '@wiki/test-support/median';
 
 const LINES = 100_000;
 const ROUNDS = 6;

@@ -45,7 +45,8 @@ import { PostgresServer } from '@wiki/test-support/postgres';
 import { cpuSecondsOf, cpuSecondsOfTree, machineCpuSeconds } from '@wiki/test-support/cpu';
 import { startFlags, startService, type ServiceProcess } from '../test/support/service-process.js';
 import type { CeilingRequest } from './ceiling-process.js';
-import { fmt, median, requireWrk, runWrk as runWrkWith, type Timing } from './wrk.js';
+import { fmt, requireWrk, runWrk as runWrkWith, type Timing } from './wrk.js';
+import { median } from '@wiki/test-support/median';
 
 const CONNECTIONS = 32;
 const POOL_SIZE = 10; // the service's default DB_POOL_MAX
