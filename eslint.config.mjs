@@ -75,6 +75,25 @@ export default tseslint.config(
     },
   },
   {
+    // One way to start a long-running program from a test, and to stop it again:
+    // test-support/src/process.ts (execa, with cleanup and a delayed SIGKILL).
+    files: ['**/*.test.ts', 'test-support/**', 'wiki-service/test/**', 'system-tests/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'node:child_process',
+              importNames: ['spawn', 'fork', 'exec'],
+              message: "Start a long-running program with startProcess() from '@wiki/test-support/process'; run one to completion with runCommand().",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.test.ts'],
     plugins: { vitest },
     rules: {
@@ -87,6 +106,14 @@ export default tseslint.config(
       'vitest/valid-expect': ['error', { maxArgs: 2 }],
       // `const test = it.skipIf(...)`: a suite's tests that need a missing binary.
       'vitest/no-standalone-expect': ['error', { additionalTestBlockFunctions: ['test'] }],
+      // One way to wait (test-support/src/wait.ts), which the support code and the tools
+      // outside Vitest share.
+      'no-restricted-properties': [
+        'error',
+        { object: 'vi', property: 'waitFor', message: "Wait with until() from '@wiki/test-support/wait'." },
+        { object: 'vi', property: 'waitUntil', message: "Wait with until() from '@wiki/test-support/wait'." },
+        { object: 'expect', property: 'poll', message: "Wait with until() from '@wiki/test-support/wait'." },
+      ],
     },
   },
   {

@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startProcess, type StartedProcess } from '@wiki/test-support/process';
 import { freePort } from '@wiki/test-support/postgres';
 import { startService, type ServiceProcess } from 'wiki-service/service-process';
 import { CHART_DIR, NAMESPACE, renderChart, type K8sObject } from './support/helm.js';
@@ -81,7 +81,7 @@ describe.skipIf(skip)('the Ingress, through a real reverse proxy (nginx)', () =>
   let workDir: string;
   let api: ServiceProcess;
   let grafanaStandIn: Server;
-  const children: ChildProcess[] = [];
+  const children: StartedProcess[] = [];
   let proxyPort: number;
 
   beforeAll(async () => {
@@ -113,7 +113,7 @@ describe.skipIf(skip)('the Ingress, through a real reverse proxy (nginx)', () =>
     const args = (deployment.spec.template.spec.containers[0].args as string[]).map((arg) =>
       arg.replace('=/etc/prometheus/', `=${configDir}/`).replace('--storage.tsdb.path=/prometheus', `--storage.tsdb.path=${join(workDir, 'tsdb')}`),
     );
-    children.push(spawn(PROMETHEUS, [...args, `--web.listen-address=127.0.0.1:${prometheusPort}`], { stdio: 'ignore' }));
+    children.push(startProcess(PROMETHEUS, [...args, `--web.listen-address=127.0.0.1:${prometheusPort}`], { discardStdout: true }));
 
     const grafanaPort = await freePort();
     grafanaStandIn = createServer((request, response) => {
@@ -131,7 +131,7 @@ describe.skipIf(skip)('the Ingress, through a real reverse proxy (nginx)', () =>
       [serviceNamed('prometheus')]: prometheusPort,
     });
     await writeFile(join(workDir, 'nginx.conf'), config);
-    children.push(spawn(NGINX, ['-p', workDir, '-c', join(workDir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' }));
+    children.push(startProcess(NGINX, ['-p', workDir, '-c', join(workDir, 'nginx.conf'), '-g', 'daemon off;'], { discardStdout: true }));
 
     await until('nginx', 60_000, async () => ((await get(proxyPort, '/nowhere')).status === 404 ? true : undefined));
     await until('Prometheus behind nginx', 60_000, async () => ((await get(proxyPort, '/prometheus/-/ready')).status === 200 ? true : undefined));
@@ -140,16 +140,7 @@ describe.skipIf(skip)('the Ingress, through a real reverse proxy (nginx)', () =>
   afterAll(async () => {
     // SIGTERM, and wait: nginx's master then stops its worker, which a SIGKILL of the
     // master would leave running (and listening) after the test.
-    await Promise.all(
-      children.map(async (child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
+    await Promise.all(children.map((child) => child.stop('SIGTERM')));
     grafanaStandIn?.close();
     await api?.stop();
     if (workDir) await rm(workDir, { recursive: true, force: true });

@@ -1,9 +1,10 @@
-import { execSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresMissing } from './support/chart-env.js';
 import { REPO_ROOT } from './support/helm.js';
 import { activeTargets, prometheusMissing } from './support/prometheus.js';
 import { skipLoudly } from './support/skip.js';
+import { startProcess, type StartedProcess } from '@wiki/test-support/process';
 import { until } from '@wiki/test-support/wait';
 
 // `npm run observe`, as README tells a newcomer to run it: the service, PostgreSQL,
@@ -19,29 +20,21 @@ describe.skipIf(skip)('npm run observe', () => {
   // Started in beforeAll, never while the file is collected: vitest runs a describe's
   // body even when it skips or filters the suite, and then never runs afterAll, which
   // left the stack's ports taken for the next file.
-  let observe: ChildProcessWithoutNullStreams;
-  let output = '';
-  let exited: Promise<{ code: number | null; signal: string | null }>;
+  let observe: StartedProcess;
+  const output = () => observe.output();
   beforeAll(() => {
-    observe = spawn('npm', ['run', 'observe', '--', ...SHORT_FOR], { cwd: REPO_ROOT, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
-    observe.stdout.on('data', (chunk) => (output += chunk));
-    observe.stderr.on('data', (chunk) => (output += chunk));
-    exited = new Promise((resolve) => observe.on('exit', (code, signal) => resolve({ code, signal })));
+    observe = startProcess('npm', ['run', 'observe', '--', ...SHORT_FOR], { cwd: REPO_ROOT, ownGroup: true, input: true });
   });
   const printed = (what: string, pattern: RegExp, timeoutMs: number) =>
-    until(what, timeoutMs, async () => {
-      if (observe.exitCode !== null) throw new Error(`observe exited:\n${output}`);
-      return pattern.test(output) ? true : undefined;
+    until(what, timeoutMs, () => pattern.test(output()), {
+      giveUpIf: () => (observe.exit() === undefined ? undefined : 'observe exited'),
     }).catch((error: unknown) => {
-      throw new Error(`${String(error)}\n--- observe printed:\n${output}`);
+      throw new Error(`${String(error)}\n--- observe printed:\n${output()}`);
     });
 
   afterAll(async () => {
-    try {
-      if (observe?.pid !== undefined) process.kill(-observe.pid, 'SIGKILL');
-    } catch {
-      // the group has exited already
-    }
+    // The whole group: npm, observe, and everything observe started.
+    if (observe?.exit() === undefined) observe?.signalGroup('SIGKILL');
   });
 
   it(
@@ -56,17 +49,17 @@ describe.skipIf(skip)('npm run observe', () => {
         'http://localhost:9090/api/v1/alerts',
         'http://localhost:9093/api/v2/alerts',
       ]) {
-        expect(output, 'it prints each address').toContain(url);
+        expect(output(), 'it prints each address').toContain(url);
         expect((await fetch(url)).status, url).toBe(200);
       }
       const targets = await activeTargets('http://localhost:9090');
       expect(targets.map((target) => target.labels.job).sort()).toEqual(['alertmanager', 'postgresql', 'prometheus', 'wiki-api', 'wiki-api']);
       expect(targets.every((target) => target.health === 'up')).toBe(true);
       // The promtool command it prints, run as printed.
-      const promtoolCommand = /^\s*(\S*promtool query instant .*)$/m.exec(output)?.[1];
+      const promtoolCommand = /^\s*(\S*promtool query instant .*)$/m.exec(output())?.[1];
       expect(promtoolCommand, 'it prints a promtool query').toBeDefined();
       expect(execSync(promtoolCommand!, { cwd: REPO_ROOT, encoding: 'utf8' })).toMatch(/wiki-api-1/);
-      const amtoolCommand = /^\s*(\S*amtool alert query .*)$/m.exec(output)?.[1];
+      const amtoolCommand = /^\s*(\S*amtool alert query .*)$/m.exec(output())?.[1];
       expect(amtoolCommand, 'it prints an amtool query').toBeDefined();
       // Alertmanager has the Watchdog once Prometheus has evaluated the rules and sent it.
       await until('amtool to list the Watchdog', 90_000, async () =>
@@ -76,22 +69,22 @@ describe.skipIf(skip)('npm run observe', () => {
         (await fetch('http://localhost:8001/users', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"observer"}' })).status,
       ).toBe(200);
 
-      observe.stdin.write('stop\n');
+      observe.write('stop\n');
       await printed('PostgreSQL stopped', /observe: PostgreSQL stopped/, 30_000);
       expect((await fetch('http://localhost:8001/user/1')).status).toBe(503);
       await printed('PostgresqlDown firing', /alert PostgresqlDown \(.*\): firing/, 180_000);
       await printed('WikiApiDatabaseUnreachable firing', /alert WikiApiDatabaseUnreachable: firing/, 180_000);
 
-      observe.stdin.write('start\n');
+      observe.write('start\n');
       await printed('PostgresqlDown resolved', /alert PostgresqlDown \(.*\): resolved/, 180_000);
       await printed('WikiApiDatabaseUnreachable resolved', /alert WikiApiDatabaseUnreachable: resolved/, 180_000);
       expect((await fetch('http://localhost:8001/user/1')).status).toBe(200);
 
-      process.kill(-observe.pid!, 'SIGINT');
+      observe.signalGroup('SIGINT');
       // npm, interrupted too, ends by the signal as it does at a terminal; observe
       // stops every process it started and exits 0.
-      expect(await exited).toEqual({ code: null, signal: 'SIGINT' });
-      await until('observe to say it stopped everything', 60_000, async () => (/observe: stopped everything/.test(output) ? true : undefined));
+      expect(await observe.exited).toEqual({ code: null, signal: 'SIGINT' });
+      await until('observe to say it stopped everything', 60_000, () => /observe: stopped everything/.test(output()));
       for (const url of ['http://localhost:8001/health', 'http://localhost:8002/health', 'http://localhost:9090/-/ready', 'http://localhost:9093/-/ready']) {
         await until(`${url} to stop answering after Ctrl-C`, 60_000, async () =>
           (await fetch(url).then(

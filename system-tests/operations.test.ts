@@ -8,7 +8,7 @@ import { findPostgresBinaries, type PostgresServer } from '@wiki/test-support/po
 import { runNode, SERVER_SCRIPT, startService, type ServiceProcess } from 'wiki-service/service-process';
 import { everything, type Post, type User } from '@wiki/test-support/api';
 import { runCommand } from '@wiki/test-support/run-command';
-import { sleep } from '@wiki/test-support/wait';
+import { sleep, until } from '@wiki/test-support/wait';
 import {
   apiEnvironment,
   asRole,
@@ -227,7 +227,7 @@ describe.skipIf(skip)("docs/OPERATIONS.md, run against real PostgreSQL servers s
         }
       };
       const writers = Array.from({ length: 8 }, (_, w) => writer(w));
-      await expect.poll(() => Math.min(...acknowledgedBy), { timeout: 30_000 }).toBeGreaterThan(10);
+      await until('writes acknowledged by every pod', 30_000, () => Math.min(...acknowledgedBy) > 10);
 
       // The documented commands: the Secret patched, then the API restarted.
       const newPassword = 'rotated-password-0f3a9c';
@@ -237,9 +237,7 @@ describe.skipIf(skip)("docs/OPERATIONS.md, run against real PostgreSQL servers s
       // rollout may start one first): it waits, refused, until the Secret's change reaches
       // PostgreSQL, and then lets the pod start.
       const initContainer = runNode(WAIT_SCRIPT, pointedAt(server, { ...initEnv, PGPASSWORD: newPassword }));
-      await expect
-        .poll(() => initContainer.logLines().filter((line) => line.msg === 'waiting for the database').length, { timeout: 20_000 })
-        .toBeGreaterThan(0);
+      await until('the init container refused, waiting', 20_000, () => initContainer.logLines().some((line) => line.msg === 'waiting for the database'));
       await passwords.setKey(apiKey, newPassword);
       expect((await initContainer.exited).code).toBe(0);
       expect(initContainer.logLines().some((line) => line.msg === 'database is ready')).toBe(true);
@@ -247,7 +245,7 @@ describe.skipIf(skip)("docs/OPERATIONS.md, run against real PostgreSQL servers s
       // The worst case after it: every session of the old password ended, so every pod
       // must log in again, with the password it still has, and is refused.
       await server.terminateBackends(env.PGDATABASE!);
-      await expect.poll(() => statuses.get(503) ?? 0, { timeout: 30_000, message: 'the old password refused' }).toBeGreaterThan(0);
+      await until('the old password refused', 30_000, () => (statuses.get(503) ?? 0) > 0);
       const refusedBeforeRestart = statuses.get(503) ?? 0;
 
       // The restart: the pods replaced one at a time, with the new password. Each leaves the
@@ -255,15 +253,13 @@ describe.skipIf(skip)("docs/OPERATIONS.md, run against real PostgreSQL servers s
       // it has acknowledged writes again.
       for (const index of [0, 1]) {
         inService.delete(index);
-        await expect.poll(() => inFlight[index], { timeout: 15_000 }).toBe(0);
+        await until(`pod ${index}'s requests in flight to finish`, 15_000, () => inFlight[index] === 0);
         const port = Number(new URL(pods[index]!.baseUrl).port);
         await pods[index]!.stop();
         pods[index] = await api(server, { ...env, PGPASSWORD: newPassword }, port);
         const before = acknowledgedBy[index]!;
         inService.add(index);
-        await expect
-          .poll(() => acknowledgedBy[index]! - before, { timeout: 30_000, message: `pod ${index} serving with the new password` })
-          .toBeGreaterThan(10);
+        await until(`pod ${index} serving with the new password`, 30_000, () => acknowledgedBy[index]! - before > 10);
       }
       running = false;
       await Promise.all(writers);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,7 +25,7 @@ import {
 import { runCommand } from '@wiki/test-support/run-command';
 import { OBJECT_STORE_ACCESS_KEY_ID, OBJECT_STORE_SECRET_ACCESS_KEY, ObjectStore } from '@wiki/test-support/object-store';
 import { findRclone, rcloneMissing } from '@wiki/test-support/rclone';
-import { startDaemon } from './support/daemon.js';
+import { startProcess } from '@wiki/test-support/process';
 import { renderChart, type K8sObject } from './support/helm.js';
 import { podSpecOf } from './support/kubernetes.js';
 import { POSTGRES_EXPORTER, postgresExporterInvocation, prometheusMissing } from './support/prometheus.js';
@@ -606,7 +605,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
       // What Prometheus would scrape: the exporter, as the pod runs it, reports the last good backup.
       const port = await freePort();
       const { args, env: exporterEnv } = postgresExporterInvocation(objects, port, source.port, join(workDir, 'scripts'));
-      const exporter = startDaemon(POSTGRES_EXPORTER, args, exporterEnv);
+      const exporter = startProcess(POSTGRES_EXPORTER, args, { env: exporterEnv });
       try {
         const liveUsers = /^pg_stat_user_tables_n_live_tup\{[^}]*relname="users"[^}]*\} [1-9]/m;
         const exposition = await until('the exporter to report the backups and the live users', 30_000, async () => {
@@ -627,7 +626,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
         expect(free).toBeGreaterThan(0);
         expect(free).toBeLessThan(1024 * 1024 - samples(exposition, 'wiki_backup_last_size_bytes')[0]!);
       } finally {
-        await exporter.kill();
+        await exporter.stop('SIGKILL');
       }
     },
   );
@@ -783,7 +782,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
       )) === held
         ? true
         : undefined;
-    const holder = spawn('flock', ['--no-fork', join(dir, '.lock'), 'sleep', '60'], { stdio: 'ignore' });
+    const holder = startProcess('flock', ['--no-fork', join(dir, '.lock'), 'sleep', '60']);
     try {
       await until('flock to hold the lock', 10_000, lockHeld(true));
       const before = (await recordedRuns()).length;
@@ -803,7 +802,7 @@ describe.skipIf(skip)('backups: backup.sh as the CronJob runs it, restore.sh as 
       );
       expect(restore).toContain('restore: a backup or another restore holds');
     } finally {
-      holder.kill();
+      await holder.stop();
     }
     await until('the lock to be free', 10_000, lockHeld(false));
     expect((await backup(dir)).ok).toBe(true);

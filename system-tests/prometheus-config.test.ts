@@ -21,7 +21,8 @@ import {
   syntheticHistory,
   writeRenderedPrometheusConfig,
 } from './support/prometheus.js';
-import { startDaemon, type Daemon } from './support/daemon.js';
+import { startProcess, type StartedProcess } from '@wiki/test-support/process';
+import { until } from '@wiki/test-support/wait';
 import { skipLoudly } from './support/skip.js';
 
 // The real promtool and amtool check what the chart renders for Prometheus and
@@ -524,7 +525,7 @@ describe.skipIf(skip)("the PostgreSQL dashboard on CloudNativePG's metrics", () 
   const recorded = `postgresql:volume_size_bytes{job="postgresql",namespace="${NAMESPACE}"} 21474836480`;
 
   let dir: string;
-  let prometheus: Daemon | undefined;
+  let prometheus: StartedProcess | undefined;
   let baseUrl: string;
   let end: number;
   beforeAll(async () => {
@@ -538,25 +539,20 @@ describe.skipIf(skip)("the PostgreSQL dashboard on CloudNativePG's metrics", () 
     await writeFile(join(dir, 'prometheus.yml'), 'global: {}\n');
     const port = 19_000 + Math.floor(Math.random() * 500);
     baseUrl = `http://127.0.0.1:${port}`;
-    prometheus = startDaemon(PROMETHEUS, [
+    prometheus = startProcess(PROMETHEUS, [
       `--config.file=${join(dir, 'prometheus.yml')}`,
       `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
       // The block is in the past: keep it.
       '--storage.tsdb.retention.time=100y',
     ]);
-    for (let attempt = 0; ; attempt++) {
-      const ready = await fetch(`${baseUrl}/-/ready`).then(
-        (response) => response.ok,
-        () => false,
-      );
-      if (ready) break;
-      if (attempt > 100) throw new Error(`Prometheus did not become ready:\n${prometheus.output()}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await until('Prometheus to be ready', 30_000, async () => (await fetch(`${baseUrl}/-/ready`).catch(() => undefined))?.ok, {
+      intervalMs: 100,
+      giveUpIf: () => (prometheus?.exit() === undefined ? undefined : `Prometheus exited:\n${prometheus.output()}`),
+    });
   }, 60_000);
   afterAll(async () => {
-    await prometheus?.kill();
+    await prometheus?.stop('SIGKILL');
     await rm(dir, { recursive: true, force: true });
   });
 

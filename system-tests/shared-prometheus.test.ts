@@ -7,7 +7,7 @@ import { client } from '@wiki/test-support/http';
 import { freePort, type PostgresServer } from '@wiki/test-support/postgres';
 import { startService, type ServiceProcess } from 'wiki-service/service-process';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './support/chart-env.js';
-import { startDaemon, type Daemon } from './support/daemon.js';
+import { startProcess, type StartedProcess } from '@wiki/test-support/process';
 import { dashboardFiles, interpolate, panelsOf, variableQuery } from './support/dashboards.js';
 import { CHART_DIR, renderChart, type K8sObject } from './support/helm.js';
 import { instantQuery, PROMETHEUS, prometheusMissing } from './support/prometheus.js';
@@ -38,7 +38,7 @@ describe.skipIf(skip)('one Prometheus shared by two releases (the PrometheusRule
   let workDir: string;
   let postgres: PostgresServer;
   const apis: Record<string, ServiceProcess> = {};
-  let prometheus: Daemon | undefined;
+  let prometheus: StartedProcess | undefined;
   let prometheusUrl = '';
   let scrapeIntervalSeconds = 0;
   const query = (promql: string) => instantQuery(prometheusUrl, promql);
@@ -95,19 +95,18 @@ describe.skipIf(skip)('one Prometheus shared by two releases (the PrometheusRule
     await writeFile(configFile, stringifyYaml({ global: { evaluation_interval: '30s' }, rule_files: ruleFiles, scrape_configs: scrapeConfigs }));
     const port = await freePort();
     prometheusUrl = `http://127.0.0.1:${port}`;
-    prometheus = startDaemon(PROMETHEUS, [
+    prometheus = startProcess(PROMETHEUS, [
       `--config.file=${configFile}`,
       `--storage.tsdb.path=${join(workDir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
     ]);
-    await until('Prometheus to be ready', 60_000, async () => {
-      if (prometheus?.child.exitCode !== null) throw new Error(`Prometheus exited:\n${prometheus?.output()}`);
-      return (await fetch(`${prometheusUrl}/-/ready`).catch(() => undefined))?.ok ? true : undefined;
+    await until('Prometheus to be ready', 60_000, async () => (await fetch(`${prometheusUrl}/-/ready`).catch(() => undefined))?.ok, {
+      giveUpIf: () => (prometheus?.exit() === undefined ? undefined : `Prometheus exited:\n${prometheus.output()}`),
     });
   });
 
   afterAll(async () => {
-    await prometheus?.kill();
+    await prometheus?.stop('SIGKILL');
     await Promise.all(Object.values(apis).map((service) => service.stop('SIGKILL')));
     await postgres?.destroy();
     if (workDir) await rm(workDir, { recursive: true, force: true });

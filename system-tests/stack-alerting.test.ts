@@ -142,7 +142,7 @@ describe.skipIf(skip)('the stack, alerting: Prometheus and Alertmanager from the
     async () => {
       const firing = async (alertname: string) => (await stack.query(`ALERTS{alertname="${alertname}", alertstate="firing"}`)).length > 0;
       expect(await firing('PrometheusNotificationsFailing')).toBe(false);
-      await stack.alertmanager!.kill();
+      await stack.alertmanager!.stop('SIGKILL');
       // Prometheus sends (the Watchdog at least) every minute: the next send fails, its
       // own scrape counts the failure, the next evaluation fires.
       await until('PrometheusNotificationsFailing and AlertmanagerDown firing in Prometheus', 150_000, async () =>

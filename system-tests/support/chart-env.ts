@@ -5,7 +5,7 @@ import pg from 'pg';
 import { join } from 'node:path';
 import { findPostgresBinaries, PostgresServer } from '@wiki/test-support/postgres';
 import { until } from '@wiki/test-support/wait';
-import { startDaemon } from './daemon.js';
+import { startProcess } from '@wiki/test-support/process';
 import { configMapData, type K8sObject } from './helm.js';
 
 const generatedSecrets = new WeakMap<K8sObject[], K8sObject>();
@@ -171,14 +171,16 @@ export async function startPasswordsContainer(server: PostgresServer, objects: K
   await mkdir(mounted);
   for (const [key, value] of Object.entries(secretData)) await writeFile(join(mounted, key), Buffer.from(value, 'base64'));
   const env = environmentOf(container, objects);
-  const daemon = startDaemon('bash', [join(server.dataDir, '..', 'scripts', 'sync-passwords.sh')], {
-    ...env,
-    PGHOST: join(server.dataDir, '..'),
-    PGPORT: String(server.port),
-    PASSWORDS_DIR: mounted,
-    HEARTBEAT: join(folder, 'heartbeat'),
-    INTERVAL_SECONDS: '1',
-    PATH: `${server.binDir}:${process.env.PATH}`,
+  const daemon = startProcess('bash', [join(server.dataDir, '..', 'scripts', 'sync-passwords.sh')], {
+    env: {
+      ...env,
+      PGHOST: join(server.dataDir, '..'),
+      PGPORT: String(server.port),
+      PASSWORDS_DIR: mounted,
+      HEARTBEAT: join(folder, 'heartbeat'),
+      INTERVAL_SECONDS: '1',
+      PATH: `${server.binDir}:${process.env.PATH}`,
+    },
   });
   await until('the passwords container to watch', 20_000, async () => (daemon.output().includes('passwords: watching') ? true : undefined));
   return {
@@ -187,7 +189,7 @@ export async function startPasswordsContainer(server: PostgresServer, objects: K
     env,
     output: daemon.output,
     stop: async () => {
-      await daemon.kill();
+      await daemon.stop('SIGKILL');
       await rm(folder, { recursive: true, force: true });
     },
   };

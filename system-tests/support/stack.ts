@@ -7,7 +7,8 @@ import { freePort, type PostgresServer } from '@wiki/test-support/postgres';
 import { startService, type ServiceProcess } from 'wiki-service/service-process';
 import { sleep, until } from '@wiki/test-support/wait';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from './chart-env.js';
-import { portIsFree, startDaemon, type Daemon } from './daemon.js';
+import { portIsFree } from './ports.js';
+import { startProcess, type StartedProcess } from '@wiki/test-support/process';
 import { CHART_DIR, NAMESPACE, renderChart, type K8sObject } from './helm.js';
 import {
   ALERTMANAGER,
@@ -79,14 +80,14 @@ export class LocalStack {
   prometheusArgs: string[] = [];
   postgres!: PostgresServer;
   readonly apis: ServiceProcess[] = [];
-  prometheus: Daemon | undefined;
-  alertmanager: Daemon | undefined;
+  prometheus: StartedProcess | undefined;
+  alertmanager: StartedProcess | undefined;
   alertmanagerPort = 0;
   readonly notifications: WebhookNotification[] = [];
   /** Every user and post created through this stack's `createUser`/`createPost`. */
   readonly creations: Creation[] = [];
   startedAt = 0;
-  private exporter: Daemon | undefined;
+  private exporter: StartedProcess | undefined;
   private webhook: Server | undefined;
   private alertmanagerArgs: string[] = [];
   private outage: Promise<void> | undefined;
@@ -104,7 +105,7 @@ export class LocalStack {
     // postgres_exporter as PostgreSQL's pod runs it (phase 11), beside that server.
     const exporterPort = await freePort();
     const exporter = await exporterInvocation(this.objects, this.workDir, exporterPort, this.postgres.port);
-    this.exporter = startDaemon(POSTGRES_EXPORTER, exporter.args, exporter.env);
+    this.exporter = startProcess(POSTGRES_EXPORTER, exporter.args, { env: exporter.env });
 
     // Alertmanager: the rendered configuration and arguments, its webhook served here.
     const webhookUrl = new URL(/url: (http:\/\/127\.0\.0\.1:\d+\/\S+)/.exec(renderedAlertmanagerConfig(this.objects))![1]!);
@@ -140,7 +141,7 @@ export class LocalStack {
   }
 
   async stop(): Promise<void> {
-    for (const daemon of [this.prometheus, this.alertmanager, this.exporter]) await daemon?.kill();
+    for (const daemon of [this.prometheus, this.alertmanager, this.exporter]) await daemon?.stop('SIGKILL');
     await new Promise((resolve) => (this.webhook ? this.webhook.close(resolve) : resolve(undefined)));
     await Promise.all(this.apis.map((api) => api.stop('SIGKILL')));
     await this.postgres?.destroy();
@@ -163,10 +164,9 @@ export class LocalStack {
    * (rate() has no earlier sample to compare).
    */
   async startPrometheus(): Promise<void> {
-    const prometheus = (this.prometheus = startDaemon(PROMETHEUS, this.prometheusArgs));
-    await until('Prometheus to be ready', 60_000, async () => {
-      if (prometheus.child.exitCode !== null) throw new Error(`Prometheus exited:\n${prometheus.output()}`);
-      return (await fetch(`${PROMETHEUS_URL}/-/ready`).catch(() => undefined))?.ok ? true : undefined;
+    const prometheus = (this.prometheus = startProcess(PROMETHEUS, this.prometheusArgs));
+    await until('Prometheus to be ready', 60_000, async () => (await fetch(`${PROMETHEUS_URL}/-/ready`).catch(() => undefined))?.ok, {
+      giveUpIf: () => (prometheus.exit() === undefined ? undefined : `Prometheus exited:\n${prometheus.output()}`),
     });
     await until('a first scrape of every target', 60_000, async () =>
       (await this.query('count(up == 1)'))[0]?.value[1] === String(TARGETS) ? true : undefined,
@@ -176,17 +176,15 @@ export class LocalStack {
   /** SIGTERM, and Prometheus exits cleanly. */
   async stopPrometheus(): Promise<void> {
     const prometheus = this.prometheus;
-    if (prometheus === undefined || prometheus.child.exitCode !== null) return;
-    prometheus.child.kill('SIGTERM');
-    const code = await prometheus.exited;
-    if (code !== 0) throw new Error(`Prometheus exited with ${code}:\n${prometheus.output()}`);
+    if (prometheus === undefined || prometheus.exit() !== undefined) return;
+    const exit = await prometheus.stop('SIGTERM');
+    if (exit.code !== 0) throw new Error(`Prometheus exited with ${JSON.stringify(exit)}:\n${prometheus.output()}`);
   }
 
   async startAlertmanager(): Promise<void> {
-    const alertmanager = (this.alertmanager = startDaemon(ALERTMANAGER, this.alertmanagerArgs));
-    await until('Alertmanager to be ready', 60_000, async () => {
-      if (alertmanager.child.exitCode !== null) throw new Error(`Alertmanager exited:\n${alertmanager.output()}`);
-      return (await fetch(`http://127.0.0.1:${this.alertmanagerPort}/-/ready`).catch(() => undefined))?.ok ? true : undefined;
+    const alertmanager = (this.alertmanager = startProcess(ALERTMANAGER, this.alertmanagerArgs));
+    await until('Alertmanager to be ready', 60_000, async () => (await fetch(`http://127.0.0.1:${this.alertmanagerPort}/-/ready`).catch(() => undefined))?.ok, {
+      giveUpIf: () => (alertmanager.exit() === undefined ? undefined : `Alertmanager exited:\n${alertmanager.output()}`),
     });
   }
 

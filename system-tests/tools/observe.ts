@@ -27,7 +27,7 @@ import { createInterface } from 'node:readline';
 import { freePort, type PostgresServer } from '@wiki/test-support/postgres';
 import { startService, type ServiceProcess } from 'wiki-service/service-process';
 import { apiEnvironment, pointedAt, postgresMissing, startChartDatabase } from '../support/chart-env.js';
-import { startDaemon, type Daemon } from '../support/daemon.js';
+import { startProcess, type StartedProcess } from '@wiki/test-support/process';
 import { renderChart, RELEASE, valuesArguments } from '../support/helm.js';
 import { alertmanagerInvocation, exporterInvocation, prometheusInvocation } from '../support/local-stack.js';
 import { activeTargets, ALERTMANAGER, AMTOOL, POSTGRES_EXPORTER, PROMETHEUS, prometheusMissing, PROMTOOL } from '../support/prometheus.js';
@@ -47,10 +47,9 @@ async function portInUse(port: number): Promise<boolean> {
   });
 }
 
-async function ready(what: string, daemon: Daemon, url: string): Promise<void> {
-  await until(what, 60_000, async () => {
-    if (daemon.child.exitCode !== null) throw new Error(`${what}: exited\n${daemon.output()}`);
-    return (await fetch(url).catch(() => undefined))?.ok ? true : undefined;
+async function ready(what: string, daemon: StartedProcess, url: string): Promise<void> {
+  await until(what, 60_000, async () => (await fetch(url).catch(() => undefined))?.ok, {
+    giveUpIf: () => (daemon.exit() === undefined ? undefined : `it exited:\n${daemon.output()}`),
   });
 }
 
@@ -88,14 +87,14 @@ for (const port of [...API_PORTS, PROMETHEUS_PORT, ALERTMANAGER_PORT]) {
 const { files, set } = valuesArguments(process.argv.slice(2));
 const objects = await renderChart(files, set, OBSERVE_NAMESPACE);
 const workDir = await mkdtemp(join(tmpdir(), 'wiki-observe-'));
-const daemons: Daemon[] = [];
+const daemons: StartedProcess[] = [];
 const apis: ServiceProcess[] = [];
 let postgres: PostgresServer | undefined;
 let stopping = false;
 
 async function stopAll(code: number): Promise<never> {
   stopping = true;
-  for (const daemon of daemons) await daemon.kill();
+  for (const daemon of daemons) await daemon.stop('SIGKILL');
   await Promise.all(apis.map((api) => api.stop('SIGTERM')));
   await postgres?.destroy();
   await rm(workDir, { recursive: true, force: true });
@@ -110,17 +109,17 @@ try {
   postgres = await startChartDatabase(objects);
   const exporterPort = await freePort();
   const exporter = await exporterInvocation(objects, workDir, exporterPort, postgres.port);
-  daemons.push(startDaemon(POSTGRES_EXPORTER, exporter.args, exporter.env));
+  daemons.push(startProcess(POSTGRES_EXPORTER, exporter.args, { env: exporter.env }));
 
   console.log('observe: starting two API processes (as the chart runs its pods)');
   const { api: env } = apiEnvironment(objects);
   for (const port of API_PORTS) apis.push(await startService({ ...pointedAt(postgres, env), SHUTDOWN_DELAY_SECONDS: '0' }, { port, discardStdout: true }));
 
   console.log("observe: starting Alertmanager and Prometheus (the chart's configuration and rules)");
-  const alertmanager = startDaemon(ALERTMANAGER, await alertmanagerInvocation(objects, workDir, ALERTMANAGER_PORT));
+  const alertmanager = startProcess(ALERTMANAGER, await alertmanagerInvocation(objects, workDir, ALERTMANAGER_PORT));
   daemons.push(alertmanager);
   await ready('Alertmanager', alertmanager, `http://127.0.0.1:${ALERTMANAGER_PORT}/-/ready`);
-  const prometheus = startDaemon(
+  const prometheus = startProcess(
     PROMETHEUS,
     await prometheusInvocation(objects, workDir, join(workDir, 'prometheus-data'), PROMETHEUS_PORT, {
       apiPods: apis.map((api, i) => ({ address: new URL(api.baseUrl).host, pod: `${RELEASE}-api-${i + 1}` })),

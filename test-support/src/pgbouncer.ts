@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -7,7 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, postgresUserIfRoot } from './postgres.js';
 import { runCommand } from './run-command.js';
-import { sleep } from './wait.js';
+import { startProcess, type StartedProcess } from './process.js';
+import { until } from './wait.js';
 
 // A throwaway PgBouncer in transaction pooling mode, the mode CloudNativePG's Pooler
 // and most managed poolers run: a server connection belongs to a client only for one
@@ -47,8 +47,8 @@ export interface PgBouncerOptions {
 }
 
 export class PgBouncer {
-  private child: ChildProcess | undefined;
-  private stderr = '';
+  /** Every PgBouncer process started, the running one last: the log reads them all. */
+  private readonly processes: StartedProcess[] = [];
 
   private constructor(
     private readonly binary: string,
@@ -73,17 +73,13 @@ export class PgBouncer {
 
   /** SIGKILL, as a pod killed at the end of its grace period or by the OOM killer; then waits for the exit. */
   async kill(): Promise<void> {
-    const child = this.child;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+    await this.processes.at(-1)?.stop('SIGKILL');
   }
 
   /** Its log: what it did with each client and server connection. */
   log(): string {
     const file = join(this.dir, 'pgbouncer.log');
-    return (existsSync(file) ? readFileSync(file, 'utf8') : '') + this.stderr;
+    return (existsSync(file) ? readFileSync(file, 'utf8') : '') + this.processes.map((started) => started.output()).join('');
   }
 
   async destroy(): Promise<void> {
@@ -127,21 +123,21 @@ export class PgBouncer {
   /** Starts PgBouncer (again, after `kill()`: on the same port, with the same settings). */
   async start(): Promise<void> {
     const runAs = postgresUserIfRoot();
-    const child = spawn(this.binary, [join(this.dir, 'pgbouncer.ini')], {
+    const started = startProcess(this.binary, [join(this.dir, 'pgbouncer.ini')], {
       uid: runAs?.uid,
       gid: runAs?.gid,
       cwd: this.dir,
-      stdio: ['ignore', 'ignore', 'pipe'],
+      discardStdout: true,
     });
-    child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
-    this.child = child;
-    const deadline = Date.now() + 10_000;
-    while (!(await accepts(this.port))) {
-      if (child.exitCode !== null || Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`PgBouncer did not start listening on ${this.port}:\n${this.log()}`);
-      }
-      await sleep(50);
+    this.processes.push(started);
+    try {
+      await until(`PgBouncer listening on ${this.port}`, 10_000, () => accepts(this.port), {
+        intervalMs: 50,
+        giveUpIf: () => (started.exit() === undefined ? undefined : `it exited (${JSON.stringify(started.exit())})`),
+      });
+    } catch (error) {
+      await started.stop('SIGKILL');
+      throw new Error(`${(error as Error).message}:\n${this.log()}`, { cause: error });
     }
   }
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { runCommand, tryCommand } from './run-command.js';
-import { sleep } from './wait.js';
+import { until } from './wait.js';
 
 // A throwaway PostgreSQL server for tests and benchmarks: `initdb` in a temporary
 // folder, listening on 127.0.0.1 on a free port, with password authentication over
@@ -206,16 +206,15 @@ export class PostgresServer {
    */
   async killAndStart(): Promise<void> {
     this.kill();
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
+    await until(
+      'PostgreSQL to start again after kill -9',
+      30_000,
+      async () => {
         await this.start();
-        return;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await sleep(200);
-      }
-    }
+        return true;
+      },
+      { intervalMs: 200 },
+    );
   }
 
   /**
@@ -277,18 +276,17 @@ export class PostgresServer {
     const source = `host=127.0.0.1 port=${newPrimary.port} user=${newPrimary.superuser} dbname=postgres`;
     // After a kill -9, pg_rewind's crash recovery cannot start until the orphaned
     // backends have noticed and exited (as killAndStart): it is retried until then.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
+    await until(
+      'pg_rewind to run',
+      30_000,
+      async () => {
         await this.runProgram(join(this.binDir, 'pg_rewind'), ['--target-pgdata', this.dataDir, '--source-server', source, '--write-recovery-conf'], {
           PGPASSWORD: newPrimary.password,
         });
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await sleep(200);
-      }
-    }
+        return true;
+      },
+      { intervalMs: 200 },
+    );
     await this.start();
   }
 

@@ -115,7 +115,7 @@ async function measurePGliteFootprint(): Promise<{ firstStart: Footprint; restar
 }
 
 async function footprintOf(service: ServiceProcess): Promise<Footprint> {
-  const pid = service.child.pid!;
+  const pid = service.pid;
   try {
     const start = await rssOf(pid);
     const sampler = sampleRss(pid);
@@ -296,8 +296,8 @@ end`,
           continue;
         }
         const server = underWrk.get(side)!;
-        const sampler = sampleRss(server.child.pid!);
-        measuredThisRound.set(side, await withCpu(server.child.pid!, postgresPid, () => runWrk(server.baseUrl, wrkScript[scenario])));
+        const sampler = sampleRss(server.pid);
+        measuredThisRound.set(side, await withCpu(server.pid, postgresPid, () => runWrk(server.baseUrl, wrkScript[scenario])));
         const rss = await sampler.stop();
         if (warmUp) continue;
         const peaks = peakRss.get(side) ?? new Map<Scenario, number>();

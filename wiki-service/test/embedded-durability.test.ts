@@ -1,4 +1,5 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { until } from '@wiki/test-support/wait';
 import { testDatabaseConfig } from './support/app.js';
 import { client } from '@wiki/test-support/http';
 import { startService } from './support/service-process.js';
@@ -29,8 +30,8 @@ describe('embedded database (PGlite): a process crash loses no acknowledged writ
         const service = await startService(env, { discardStdout: true });
         const load = startWriters(service.baseUrl, WRITERS, 10_000);
         // Writes are flowing when the process is killed.
-        await expect.poll(() => load.writes(), { timeout: 30_000, interval: 10 }).toBeGreaterThanOrEqual(150);
-        service.child.kill('SIGKILL');
+        await until('150 writes', 30_000, () => load.writes() >= 150, { intervalMs: 10 });
+        service.signal('SIGKILL');
         expect((await service.exited).signal).toBe('SIGKILL');
         await load.stop(); // its requests in flight fail: they were never acknowledged
         acknowledgedTwice.push(...mergeAcknowledged(acknowledged, load.acknowledged));

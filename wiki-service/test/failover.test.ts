@@ -1,4 +1,5 @@
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { until } from '@wiki/test-support/wait';
 import { backendUnavailable } from './support/backends.js';
 import { client, metricValue } from '@wiki/test-support/http';
 import { PgBouncer } from '@wiki/test-support/pgbouncer';
@@ -106,7 +107,7 @@ async function expectFailoverHolds(label: string, scenario: Scenario): Promise<v
     );
     const waitForWrites = async (count: number) => {
       const before = load.writes();
-      await vi.waitFor(() => expect(load.writes()).toBeGreaterThanOrEqual(before + count), { timeout: RECOVERY_LIMIT_MS, interval: 10 });
+      await until(`${count} more writes`, RECOVERY_LIMIT_MS, () => load.writes() >= before + count, { intervalMs: 10 });
     };
     let failedAt: number, promotedAt: number, movedAt: number, recoveredAt: number;
     let readOnlyFigure = '';
@@ -124,25 +125,25 @@ async function expectFailoverHolds(label: string, scenario: Scenario): Promise<v
         const backAt = Date.now();
         const refusedBefore = load.statuses.get('503') ?? 0;
         for (const service of services) {
-          await vi.waitFor(
+          await until(
+            'the pod unready on the read-only database',
+            RECOVERY_LIMIT_MS,
             async () => {
               const ready = await client(service.baseUrl).get('/ready');
               expect(ready.status).toBe(503);
               expect(ready.body).toEqual({ status: 'not ready', detail: 'database is read-only' });
+              return true;
             },
-            { timeout: RECOVERY_LIMIT_MS, interval: 50 },
+            { intervalMs: 50 },
           );
           expect(metricValue((await client(service.baseUrl).get('/metrics')).text, 'wiki_database_read_only')).toBe(1);
         }
-        await vi.waitFor(() => expect(load.statuses.get('503') ?? 0).toBeGreaterThan(refusedBefore + 50), { timeout: RECOVERY_LIMIT_MS, interval: 10 });
+        await until('50 more writes refused', RECOVERY_LIMIT_MS, () => (load.statuses.get('503') ?? 0) > refusedBefore + 50, { intervalMs: 10 });
         readOnlyFigure = `, old primary back as a standby ${backAt - failedAt} ms after the failure (pg_rewind)`;
       }
       endpoint.moveTo(newPrimary.port);
       movedAt = Date.now();
-      await vi.waitFor(() => expect(load.firstAckAfter(movedAt), `no write acknowledged after the endpoint moved`).toBeDefined(), {
-        timeout: RECOVERY_LIMIT_MS,
-        interval: 10,
-      });
+      await until('a write acknowledged after the endpoint moved', RECOVERY_LIMIT_MS, () => load.firstAckAfter(movedAt), { intervalMs: 10 });
       recoveredAt = load.firstAckAfter(movedAt)!;
       await waitForWrites(200); // and the new primary carries the load
     } finally {

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendUnavailable } from './support/backends.js';
 import { client } from '@wiki/test-support/http';
 import { PgBouncer } from '@wiki/test-support/pgbouncer';
 import { PostgresServer, TEST_DB_PASSWORD, TEST_DB_USER } from '@wiki/test-support/postgres';
 import { startService, type ServiceProcess } from './support/service-process.js';
-import { sleep } from '@wiki/test-support/wait';
+import { sleep, until } from '@wiki/test-support/wait';
 import { startWriters } from '@wiki/test-support/writers';
 import { expectNothingLost, summedCounter } from './support/under-load.js';
 
@@ -117,16 +117,13 @@ describe.skipIf(skip)('PgBouncer restarted under load', () => {
     try {
       for (let round = 1; round <= RESTARTS; round++) {
         const before = load.writes();
-        await vi.waitFor(() => expect(load.writes()).toBeGreaterThanOrEqual(before + 100), { timeout: 30_000, interval: 10 });
+        await until('100 more writes', 30_000, () => load.writes() >= before + 100, { intervalMs: 10 });
         const killedAt = Date.now();
         await bouncer.kill();
         await sleep(500); // a pod being replaced: nothing listens for a moment
         await bouncer.start();
         const backAt = Date.now();
-        await vi.waitFor(() => expect(load.firstAckAfter(backAt), 'no write acknowledged after PgBouncer was back').toBeDefined(), {
-          timeout: 30_000,
-          interval: 10,
-        });
+        await until('a write acknowledged after PgBouncer was back', 30_000, () => load.firstAckAfter(backAt), { intervalMs: 10 });
         figures.push(
           `PgBouncer restart #${round}: back after ${backAt - killedAt} ms, first acknowledged write ${load.firstAckAfter(backAt)! - backAt} ms later`,
         );

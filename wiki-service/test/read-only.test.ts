@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '@wiki/test-support/wait';
 import { backendUnavailable } from './support/backends.js';
 import { client, metricValue } from '@wiki/test-support/http';
 import { PostgresServer } from '@wiki/test-support/postgres';
@@ -61,7 +62,7 @@ describe.skipIf(backendUnavailable('postgres'))('a read-only database (a hot sta
     expect(write.status).toBe(503);
     expect(write.headers.get('retry-after')).toBe('5');
     expect(await write.json()).toEqual({ detail: 'Database unavailable, try again shortly' });
-    await expect.poll(connections, { timeout: 10_000 }).not.toContain(before);
+    await until('the connection that took the refused write closed', 10_000, async () => !(await connections()).includes(before!));
 
     // Reads go on, on a new connection.
     expect((await api.get(`/user/${userId}`)).status).toBe(200);
@@ -72,7 +73,7 @@ describe.skipIf(backendUnavailable('postgres'))('a read-only database (a hot sta
     const ready = await api.get('/ready');
     expect(ready.status).toBe(503);
     expect(ready.body).toEqual({ status: 'not ready', detail: 'database is read-only' });
-    await expect.poll(connections, { timeout: 10_000 }).not.toContain(checked);
+    await until('the connection readiness checked with closed', 10_000, async () => !(await connections()).includes(checked!));
     const metrics = (await api.get('/metrics')).text;
     expect(metricValue(metrics, 'wiki_database_up')).toBe(1);
     expect(metricValue(metrics, 'wiki_database_read_only')).toBe(1);
@@ -82,7 +83,7 @@ describe.skipIf(backendUnavailable('postgres'))('a read-only database (a hot sta
   it('once promoted, the same service takes writes and is ready again', async () => {
     await standby.promote();
     const api = client(service.baseUrl);
-    await expect.poll(async () => (await api.post('/users', { name: 'after the promotion' })).status, { timeout: 10_000 }).toBe(200);
+    await until('a write taken after the promotion', 10_000, async () => (await api.post('/users', { name: 'after the promotion' })).status === 200);
     expect((await api.get('/ready')).status).toBe(200);
     expect(metricValue((await api.get('/metrics')).text, 'wiki_database_read_only')).toBe(0);
   });

@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { until } from '@wiki/test-support/wait';
 import { BACKENDS, backendUnavailable } from './support/backends.js';
 import { client } from '@wiki/test-support/http';
 import { serviceEnvFor } from './support/app.js';
@@ -48,15 +49,15 @@ async function startSlowPost(baseUrl: string, path: string, body: string): Promi
 
 /** Resolves once the service no longer accepts connections. */
 async function refusesConnections(baseUrl: string): Promise<void> {
-  await vi.waitFor(
-    async () => {
-      const accepted = await fetch(`${baseUrl}/health`).then(
-        () => true,
+  await until(
+    'connections refused',
+    30_000,
+    async () =>
+      fetch(`${baseUrl}/health`).then(
         () => false,
-      );
-      if (accepted) throw new Error('still accepting connections');
-    },
-    { timeout: 30_000, interval: 50 },
+        () => true,
+      ),
+    { intervalMs: 50 },
   );
 }
 
@@ -70,9 +71,17 @@ describe.each(BACKENDS)('graceful shutdown on %s', (backend) => {
     const acknowledged: Array<{ id: number; name: string }> = [];
 
     const inFlight = await startSlowPost(service.baseUrl, '/users', JSON.stringify({ name: 'in flight during shutdown' }));
-    service.child.kill('SIGTERM');
+    service.signal('SIGTERM');
 
-    await expect.poll(async () => (await api.get('/ready')).body, { timeout: 5000, interval: 20 }).toEqual({ status: 'not ready', detail: 'shutting down' });
+    await until(
+      'the pod unready, shutting down',
+      5000,
+      async () => {
+        expect((await api.get('/ready')).body).toEqual({ status: 'not ready', detail: 'shutting down' });
+        return true;
+      },
+      { intervalMs: 20 },
+    );
 
     // During the delay, new work is still served.
     expect((await api.get('/health')).status).toBe(200);
@@ -82,7 +91,7 @@ describe.each(BACKENDS)('graceful shutdown on %s', (backend) => {
 
     // Past the delay the server stops accepting; the half-sent request must still complete.
     await refusesConnections(service.baseUrl);
-    expect(service.child.exitCode).toBeNull();
+    expect(service.exit()).toBeUndefined();
     const slow = await inFlight.finish();
     expect(slow.status).toBe(200);
     acknowledged.push(slow.body);
@@ -96,9 +105,9 @@ describe.each(BACKENDS)('graceful shutdown on %s', (backend) => {
 
   it.skipIf(backendUnavailable(backend))('a second signal exits at once', async () => {
     const service = await startService({ ...(await serviceEnvFor(backend)), SHUTDOWN_DELAY_SECONDS: '300' });
-    service.child.kill('SIGTERM');
-    await expect.poll(async () => (await client(service.baseUrl).get('/ready')).status, { timeout: 5000, interval: 20 }).toBe(503);
-    service.child.kill('SIGTERM');
+    service.signal('SIGTERM');
+    await until('the pod unready', 5000, async () => (await client(service.baseUrl).get('/ready')).status === 503, { intervalMs: 20 });
+    service.signal('SIGTERM');
     expect(await service.exited).toEqual({ code: 1, signal: null });
     expect(service.logLines().some((line) => line.msg === 'second signal: exiting now')).toBe(true);
   });
@@ -106,7 +115,7 @@ describe.each(BACKENDS)('graceful shutdown on %s', (backend) => {
   it.skipIf(backendUnavailable(backend))('closing that outlasts SHUTDOWN_TIMEOUT_SECONDS (a request never finished) exits 1 and says so', async () => {
     const service = await startService({ ...(await serviceEnvFor(backend)), SHUTDOWN_DELAY_SECONDS: '0', SHUTDOWN_TIMEOUT_SECONDS: '1' });
     await startSlowPost(service.baseUrl, '/users', JSON.stringify({ name: 'never finished' })); // and never finished
-    service.child.kill('SIGTERM');
+    service.signal('SIGTERM');
     // Without the timeout, the request timeout (30 s) would end it with a 408 and exit 0.
     expect(await service.exited).toEqual({ code: 1, signal: null });
     expect(service.logLines()).toContainEqual(expect.objectContaining({ msg: 'shutdown took too long: exiting now', timeout_ms: 1000 }));
@@ -120,7 +129,7 @@ describe.each(BACKENDS)('graceful shutdown on %s', (backend) => {
       const created = await client(service.baseUrl).post('/users', { name: `before an ${fault}` });
       expect(created.status).toBe(200);
 
-      service.child.kill('SIGWINCH');
+      service.signal('SIGWINCH');
       // Exits without waiting out the 300 s delay: the process's state is unknown.
       expect(await service.exited).toEqual({ code: 1, signal: null });
       const lines = service.logLines();
@@ -153,7 +162,7 @@ describe.skipIf(backendUnavailable('postgres'))('graceful shutdown during a data
     expect((await api.post('/users', { name: 'before' })).status).toBe(200); // the pool has open connections
     await postgres.destroy();
     expect((await api.get('/user/1')).status).toBe(503);
-    service.child.kill('SIGTERM');
+    service.signal('SIGTERM');
     expect(await service.exited).toEqual({ code: 0, signal: null });
   });
 });

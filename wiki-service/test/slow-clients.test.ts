@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseConfig } from './support/app.js';
 import { client, rawExchange } from '@wiki/test-support/http';
 import { startService, type ServiceProcess } from './support/service-process.js';
-import { sleep } from '@wiki/test-support/wait';
+import { sleep, until } from '@wiki/test-support/wait';
 
 // Clients that never finish their request, or hold a connection idle, are cut off
 // by the timeouts in the configuration table; a slow client that keeps sending is
@@ -40,7 +40,7 @@ describe('slow and stuck clients', () => {
   });
 
   it(`${STUCK_CONNECTIONS} requests that stop halfway (in the headers or the body) are answered 408 and closed; their file descriptors come back`, async () => {
-    const pid = service.child.pid!;
+    const pid = service.pid;
     const before = openFileDescriptors(pid);
     const stalled = Array.from({ length: STUCK_CONNECTIONS }, (_, i) =>
       rawExchange(
@@ -51,7 +51,7 @@ describe('slow and stuck clients', () => {
         CUT_OFF_WITHIN_MS,
       ),
     );
-    await expect.poll(() => openFileDescriptors(pid), { message: 'the connections were open' }).toBeGreaterThanOrEqual(before + STUCK_CONNECTIONS);
+    await until('the connections open', 1_000, () => openFileDescriptors(pid) >= before + STUCK_CONNECTIONS, { intervalMs: 50 });
 
     const results = await Promise.all(stalled);
     const notCutOff = results.filter((result) => !result.closedByServer);
@@ -61,9 +61,9 @@ describe('slow and stuck clients', () => {
       expect(received).toContain('{"detail":"Request timeout: the request was not received in time"}');
     }
 
-    await expect.poll(() => openFileDescriptors(pid), { message: 'the descriptors came back' }).toBeLessThanOrEqual(before + 2);
+    await until('the descriptors back', 1_000, () => openFileDescriptors(pid) <= before + 2, { intervalMs: 50 });
     expect((await client(service.baseUrl).get('/health')).status).toBe(200);
-    expect(service.child.exitCode).toBeNull();
+    expect(service.exit()).toBeUndefined();
   });
 
   it('a slow client that keeps sending and finishes within the request timeout is served', async () => {

@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '@wiki/test-support/postgres';
-import { sleep } from '@wiki/test-support/wait';
+import { startProcess, type StartedProcess } from '@wiki/test-support/process';
+import { until } from '@wiki/test-support/wait';
 
 // The built service (dist/server.js) as its own process, as it runs in production:
 // real signals, real exit codes, its own stdout. The service's own tests use it, and
@@ -13,18 +13,9 @@ export const SERVICE_DIR = join(import.meta.dirname, '..', '..');
 export const SERVER_SCRIPT = join(SERVICE_DIR, 'dist', 'server.js');
 export const MIGRATE_SCRIPT = join(SERVICE_DIR, 'dist', 'migrate.js');
 
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-export interface NodeProcess {
-  child: ChildProcess;
-  /** stdout and stderr as they arrive. */
-  output(): string;
+export interface NodeProcess extends StartedProcess {
   /** stdout lines parsed as JSON (the service's structured log). */
-  logLines(): Array<Record<string, unknown>>;
-  exited: Promise<Exit>;
+  logLines: () => Array<Record<string, unknown>>;
 }
 
 /**
@@ -45,31 +36,24 @@ export function runNode(
   options: { nodeArgs?: string[]; args?: string[]; discardStdout?: boolean; nodeBinary?: string } = {},
 ): NodeProcess {
   if (!existsSync(script)) throw new Error(`${script} is missing: run "npm run build" first`);
-  const child = spawn(options.nodeBinary ?? process.execPath, [...(options.nodeArgs ?? []), script, ...(options.args ?? [])], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-    stdio: ['ignore', options.discardStdout ? 'ignore' : 'pipe', 'pipe'],
+  const started = startProcess(options.nodeBinary ?? process.execPath, [...(options.nodeArgs ?? []), script, ...(options.args ?? [])], {
+    env,
+    inheritEnv: false,
+    discardStdout: options.discardStdout,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return {
-    child,
-    output: () => stdout + stderr,
+    ...started,
     logLines: () =>
-      stdout
+      started
+        .stdout()
         .split('\n')
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as Record<string, unknown>),
-    exited,
   };
 }
 
 export interface ServiceProcess extends NodeProcess {
   baseUrl: string;
-  /** Sends the signal and waits for the exit. */
-  stop(signal?: NodeJS.Signals): Promise<Exit>;
 }
 
 /**
@@ -91,26 +75,15 @@ export async function startService(
     { nodeArgs, discardStdout: options.discardStdout, nodeBinary: options.nodeBinary },
   );
   const baseUrl = `http://127.0.0.1:${port}`;
-  const service: ServiceProcess = {
-    ...process_,
-    baseUrl,
-    stop: async (signal = 'SIGTERM') => {
-      if (process_.child.exitCode === null && process_.child.signalCode === null) process_.child.kill(signal);
-      return process_.exited;
-    },
-  };
-  const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
-  let exit: Exit | undefined;
-  void process_.exited.then((value) => (exit = value));
-  while (Date.now() < deadline) {
-    if (exit !== undefined) throw new Error(`service exited during start-up (${JSON.stringify(exit)}):\n${process_.output()}`);
-    try {
-      if ((await fetch(`${baseUrl}/health`)).ok) return service;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
+  const service: ServiceProcess = { ...process_, baseUrl };
+  try {
+    await until('the service to answer /health', options.startTimeoutMs ?? 60_000, async () => (await fetch(`${baseUrl}/health`)).ok, {
+      intervalMs: 100,
+      giveUpIf: () => (service.exit() === undefined ? undefined : `it exited during start-up (${JSON.stringify(service.exit())})`),
+    });
+  } catch (error) {
+    await service.stop('SIGKILL');
+    throw new Error(`${(error as Error).message}:\n${process_.output()}`, { cause: error });
   }
-  await service.stop('SIGKILL');
-  throw new Error(`service did not answer /health in time:\n${process_.output()}`);
+  return service;
 }

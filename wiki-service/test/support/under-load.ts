@@ -18,7 +18,7 @@ export async function expectNothingLost(services: ServiceProcess[], load: Writer
   expect(load.unexpected, 'every request answered 200 or 503, and no id was acknowledged twice').toEqual([]);
   expect(load.statuses.get('503') ?? 0, felt).toBeGreaterThan(0);
   for (const service of services) {
-    expect(service.child.exitCode, service.output()).toBeNull();
+    expect(service.exit(), service.output()).toBeUndefined();
     expect((await client(service.baseUrl).get('/ready')).status).toBe(200);
   }
   expect(await missingWrites(load.acknowledged, query)).toEqual({ users: [], posts: [] });
