@@ -64,6 +64,21 @@ const RELEASE_GOALS_MS = { reads: 50, mix: 100 } as const;
 
 type Workload = keyof typeof RELEASE_GOALS_MS;
 
+// Ctrl-C (or SIGTERM) ends the run after the current rate, through the cleanup a
+// finished run does: the pods removed, PostgreSQL stopped, its cgroup removed. A
+// terminal's Ctrl-C reaches this process twice (from the terminal, and relayed by tsx),
+// so the handler stays for every signal.
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (!interrupted) process.stderr.write(`${signal}: stopping after the current run, then removing the pods, PostgreSQL and its cgroup\n`);
+    interrupted = true;
+  });
+}
+const stopIfInterrupted = () => {
+  if (interrupted) throw new Error('interrupted');
+};
+
 const randomId = () => 1 + Math.floor(Math.random() * SEEDED);
 
 /** GET /user/{id} of a seeded user. */
@@ -185,6 +200,7 @@ async function measure(pods: Pod[], workload: Workload, p99LimitMs: number, star
   const measuredAt = new Map<number, Omit<Measured, 'best'>>();
   const { best } = await highestRate(
     async (rate) => {
+      stopIfInterrupted();
       await seedAgain();
       await untilIdle(pods);
       const before = await Promise.all(pods.map((pod) => readCpuStat(pod.cpuDir)));
@@ -322,6 +338,7 @@ async function main(): Promise<void> {
     for (let repeat = 0; repeat < REPEATS; repeat++) {
       // Alternating order, so that no configuration always runs first or last in a repeat.
       for (const configuration of repeat % 2 === 0 ? configurations : [...configurations].reverse()) {
+        stopIfInterrupted();
         for (let i = 0; i < configuration.pods; i++) {
           pods.push(await startPod(`wiki-capacity-api-${i}`, env, configuration.cpus, limits.apiMemory));
         }
@@ -460,4 +477,10 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  if (!interrupted) throw error;
+  process.stderr.write('stopped: the pods, PostgreSQL and its cgroup are removed\n');
+  process.exitCode = 130;
+}
