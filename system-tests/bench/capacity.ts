@@ -206,6 +206,7 @@ async function measure(pods: Pod[], workload: Workload, p99LimitMs: number, star
   // rate, such a stall would end the search far below what the pod holds.
   for (let rate = startRate; rate <= 8 * startRate; rate *= 2) await openLoop(targets, rate, 3, WORKLOADS[workload]);
   await untilIdle(pods);
+  // Keyed by rate: highestRate runs each rate once, so a rate names one run.
   const measuredAt = new Map<number, Omit<Measured, 'best'>>();
   const { best } = await highestRate(
     async (rate) => {

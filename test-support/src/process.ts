@@ -72,6 +72,7 @@ export function startProcess(command: string, args: string[], options: StartOpti
     forceKillAfterDelay: FORCE_KILL_AFTER_MS,
     killDescendants: options.ownGroup ?? false,
   });
+  // A program that cannot start at all (not found, not executable) gets no pid.
   if (subprocess.pid === undefined) throw new Error(`${command} could not be started`);
   const pid = subprocess.pid;
   let stdout = '';
@@ -83,9 +84,7 @@ export function startProcess(command: string, args: string[], options: StartOpti
   subprocess.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   let exit: Exit | undefined;
   const exited = subprocess.then((result) => {
-    // A program that could not start at all (not found, not executable) has no code.
     exit = { code: result.exitCode ?? null, signal: result.signal ?? null };
-    if (result.failed && result.exitCode === undefined && result.signal === undefined) output += `\n${result.message}`;
     return exit;
   });
   return {
